@@ -1,0 +1,61 @@
+# Entry points for people and CI. Settings come from the environment / .env (shared/settings.py);
+# the test profile's settings live in infra/test.env.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+VENV := .venv
+PY := $(VENV)/bin/python
+# sha256 of the requirements.txt last installed: pip runs again only when the file changes.
+REQUIREMENTS_STAMP := $(VENV)/.requirements.sha256
+# `make test` runs against the test profile's own ports and data, never the `make run` stack.
+TEST_ENV := $(shell grep -E '^[A-Z_]+=' infra/test.env)
+
+.PHONY: help setup stack setup-db run test lint stop clean
+
+help:
+	@echo "make setup     create $(VENV) and install requirements.txt (again only when it changes)"
+	@echo "make stack     start the local Kafka + PostgreSQL (run profile: 19092 / 15432)"
+	@echo "make setup-db  apply migrations and create the Kafka topics"
+	@echo "make run       setup + stack + start_pipeline.py"
+	@echo "make test      lint, the test stack (29092 / 25432), pytest, benchmark smoke"
+	@echo "make lint      ruff check"
+	@echo "make stop      stop both local stacks"
+	@echo "make clean     stop both local stacks and delete their data"
+
+setup:
+	@test -x $(PY) || python3 -m venv $(VENV)
+	@want=$$(sha256sum requirements.txt | cut -d' ' -f1); \
+	if [ "$$(cat $(REQUIREMENTS_STAMP) 2>/dev/null)" = "$$want" ]; then \
+		echo "[setup] $(VENV) matches requirements.txt"; \
+	else \
+		$(PY) -m pip install --disable-pip-version-check --progress-bar off -r requirements.txt; \
+		echo "$$want" > $(REQUIREMENTS_STAMP); \
+	fi
+
+stack: setup
+	$(PY) -m infra.stack up --profile run
+
+setup-db: stack
+	$(PY) -m db migrate
+	$(PY) -m shared.topic_setup
+
+# start_pipeline.py applies migrations and creates topics itself before starting the services.
+run: setup stack
+	$(PY) start_pipeline.py
+
+lint: setup
+	$(PY) -m ruff check .
+
+test: setup lint
+	env $(TEST_ENV) $(PY) -m infra.stack up --profile test
+	env $(TEST_ENV) $(PY) -m pytest
+	env $(TEST_ENV) $(PY) -m bench.ingest --smoke
+
+# Without a venv nothing was ever started from this checkout.
+stop:
+	@if [ -x $(PY) ]; then $(PY) -m infra.stack down; fi
+
+clean:
+	@if [ -x $(PY) ]; then $(PY) -m infra.stack clean; fi

@@ -1,0 +1,1 @@
+"""Benchmarks: one harness, figures printed as name=value lines."""

@@ -1,0 +1,1 @@
+"""Consumers that persist Kafka topics to PostgreSQL."""

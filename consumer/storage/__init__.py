@@ -1,0 +1,1 @@
+"""The storage consumer: every topic into PostgreSQL, exactly once."""

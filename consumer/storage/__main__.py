@@ -1,0 +1,16 @@
+"""`python -m consumer.storage`: persist market bars and dead letters to PostgreSQL."""
+
+from __future__ import annotations
+
+import sys
+
+from consumer.storage.service import SERVICE, run
+from shared.service import run_service
+
+
+def main() -> int:
+    return run_service(SERVICE, run)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

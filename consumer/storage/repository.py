@@ -1,0 +1,155 @@
+"""The storage consumer's SQL: staging, first-version-wins inserts, revisions, dead letters."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import psycopg
+
+from shared.consumer_loop import Record
+from shared.loop_store import insert_dead_letters
+from shared.schemas import Bar, DeadLetter
+
+# A per-connection staging table (created once when the pool opens the connection, emptied by
+# every COMMIT): COPY lands here, then one INSERT … SELECT DISTINCT ON moves the batch.
+CREATE_STAGING = """
+CREATE TEMP TABLE IF NOT EXISTS staging_bars (
+    symbol text, interval text, ts timestamptz, open float8, high float8, low float8,
+    close float8, adj_close float8, volume bigint, split_basis float8, source text,
+    event_id text, kafka_partition int, kafka_offset bigint
+) ON COMMIT DELETE ROWS
+"""
+COPY_STAGING = """
+COPY staging_bars (symbol, interval, ts, open, high, low, close, adj_close, volume, split_basis,
+                   source, event_id, kafka_partition, kafka_offset) FROM STDIN (FORMAT BINARY)
+"""
+STAGING_TYPES = [
+    "text",
+    "text",
+    "timestamptz",
+    "float8",
+    "float8",
+    "float8",
+    "float8",
+    "float8",
+    "int8",
+    "float8",
+    "text",
+    "text",
+    "int4",
+    "int8",
+]
+# DISTINCT ON keeps one version per key (the earliest offset), so a bar sent twice in one
+# batch can never make the INSERT touch the same row twice. The first closed version wins.
+INSERT_BARS = """
+INSERT INTO price_bars (symbol, interval, ts, open, high, low, close, adj_close, volume,
+                        split_basis, source, event_id)
+SELECT DISTINCT ON (symbol, interval, ts)
+       symbol, interval, ts, open, high, low, close, adj_close, volume, split_basis, source,
+       event_id
+FROM staging_bars
+ORDER BY symbol, interval, ts, kafka_partition, kafka_offset
+ON CONFLICT (symbol, interval, ts) DO NOTHING
+"""
+# Every staged version is compared with the stored one. Equal: nothing to do (and if the stored
+# row predates this transaction, that is an upsert conflict: a redelivery). Different in
+# anything but the split basis (prices and volume compared on a common basis): a revision.
+COMPARE_WITH_STORED = """
+WITH compared AS (
+    SELECT s.*,
+           p.xmin <> pg_current_xact_id()::xid AS stored_before,
+           CASE WHEN s.split_basis = p.split_basis THEN
+                    (s.open, s.high, s.low, s.close, s.adj_close, s.volume)
+                    IS NOT DISTINCT FROM (p.open, p.high, p.low, p.close, p.adj_close, p.volume)
+                ELSE
+                    abs(s.open * s.split_basis - p.open * p.split_basis)
+                        <= 1e-6 * abs(p.open * p.split_basis)
+                AND abs(s.high * s.split_basis - p.high * p.split_basis)
+                        <= 1e-6 * abs(p.high * p.split_basis)
+                AND abs(s.low * s.split_basis - p.low * p.split_basis)
+                        <= 1e-6 * abs(p.low * p.split_basis)
+                AND abs(s.close * s.split_basis - p.close * p.split_basis)
+                        <= 1e-6 * abs(p.close * p.split_basis)
+                AND abs(s.volume / s.split_basis - p.volume / p.split_basis)
+                        <= 1 + 1e-6 * abs(p.volume / p.split_basis)
+           END AS same
+    FROM staging_bars s
+    JOIN price_bars p USING (symbol, interval, ts)
+), revised AS (
+    INSERT INTO bar_revisions (symbol, interval, ts, open, high, low, close, adj_close, volume,
+                               split_basis, source, event_id)
+    SELECT symbol, interval, ts, open, high, low, close, adj_close, volume, split_basis, source,
+           event_id
+    FROM compared WHERE NOT same
+    ON CONFLICT DO NOTHING
+    RETURNING 1
+)
+SELECT (SELECT count(*) FROM revised),
+       (SELECT count(*) FROM compared WHERE same AND stored_before)
+"""
+
+
+@dataclass(frozen=True)
+class BarWriteResult:
+    inserted: int
+    revisions: int
+    conflicts: int
+
+
+def prepare_connection(conn: psycopg.Connection) -> None:
+    """Pool `configure` hook: give each new connection its staging table."""
+    conn.execute(CREATE_STAGING)
+    conn.commit()
+
+
+def write_bars(conn: psycopg.Connection, records: Sequence[Record]) -> BarWriteResult:
+    """COPY the bars into staging, insert new keys, record revisions (caller's transaction)."""
+    with conn.cursor() as cur:
+        with cur.copy(COPY_STAGING) as copy:
+            copy.set_types(STAGING_TYPES)
+            for record in records:
+                bar: Bar = record.value
+                copy.write_row(
+                    (
+                        bar.symbol,
+                        bar.interval,
+                        bar.ts,
+                        bar.open,
+                        bar.high,
+                        bar.low,
+                        bar.close,
+                        bar.adj_close,
+                        bar.volume,
+                        bar.split_basis,
+                        bar.source,
+                        bar.event_id,
+                        record.partition,
+                        record.offset,
+                    )
+                )
+        cur.execute(INSERT_BARS)
+        inserted = cur.rowcount
+        cur.execute(COMPARE_WITH_STORED)
+        revisions, conflicts = cur.fetchone() or (0, 0)
+    return BarWriteResult(inserted, revisions, conflicts)
+
+
+def write_forwarded_dead_letters(conn: psycopg.Connection, records: Sequence[Record]) -> int:
+    """Store dead letters producers sent to the dead-letter topic, under the sender's name."""
+    rows = []
+    for record in records:
+        letter: DeadLetter = record.value
+        rows.append(
+            (
+                letter.service,
+                record.topic,
+                record.partition,
+                record.offset,
+                record.key,
+                letter.payload.encode(),
+                letter.reason,
+            )
+        )
+    insert_dead_letters(conn, rows)
+    return len(rows)

@@ -1,0 +1,1 @@
+"""Database schema: ordered SQL migrations and the command that applies them."""

@@ -1,0 +1,1 @@
+"""The local Kafka + PostgreSQL stack that `make run` and `make test` start."""

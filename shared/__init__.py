@@ -1,0 +1,1 @@
+"""Ground floor shared by every service: settings, schemas, errors, Kafka/Postgres helpers."""

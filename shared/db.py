@@ -1,0 +1,49 @@
+"""Thin psycopg 3 helpers: a connection pool and a fail-fast reachability check."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import psycopg
+from psycopg_pool import ConnectionPool
+
+from shared.errors import SettingsError
+from shared.settings import PostgresSettings
+
+
+def first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def check_database(settings: PostgresSettings) -> None:
+    """Fail fast with one clear line when the configured database does not answer."""
+    try:
+        with psycopg.connect(settings.conninfo()) as conn:
+            conn.execute("SELECT 1")
+    except psycopg.OperationalError as exc:
+        raise SettingsError(
+            f"PostgreSQL at {settings.describe()} (POSTGRES_HOST/POSTGRES_PORT/POSTGRES_DBNAME/"
+            f"POSTGRES_USER/POSTGRES_PASSWORD) did not answer: {first_line(exc)}"
+        ) from None
+
+
+def make_pool(
+    settings: PostgresSettings,
+    name: str,
+    configure: Callable[[psycopg.Connection], None] | None = None,
+) -> ConnectionPool:
+    """A pool that opens lazily: a consumer keeps running (paused) while Postgres is down."""
+    pool = ConnectionPool(
+        settings.conninfo(),
+        min_size=settings.pool_min_size,
+        max_size=settings.pool_max_size,
+        name=name,
+        open=False,
+        # A broken connection is replaced rather than handed out.
+        check=ConnectionPool.check_connection,
+        reconnect_timeout=24 * 3600,
+        configure=configure,
+    )
+    pool.open(wait=False)
+    return pool

@@ -1,0 +1,113 @@
+"""A minimal /healthz (red with a reason) and /metrics endpoint served from a daemon thread."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from shared.errors import SettingsError
+from shared.metrics import HEALTHY
+from shared.settings import HealthSettings
+
+logger = logging.getLogger(__name__)
+
+# Each service's port is HEALTH_BASE_PORT + its offset + 100 * HEALTH_REPLICA_INDEX,
+# unless HEALTH_PORT names one explicitly (0 lets the OS choose).
+SERVICE_PORT_OFFSETS = {
+    "producer.market": 1,
+    "producer.news": 2,
+    "producer.macro": 3,
+    "consumer.storage": 10,
+    "analytics.consumer": 20,
+}
+
+
+def health_port(settings: HealthSettings, service: str) -> int:
+    if settings.port is not None:
+        return settings.port
+    return settings.base_port + SERVICE_PORT_OFFSETS[service] + 100 * settings.replica_index
+
+
+class Health:
+    """The reasons a service is red; green when there are none."""
+
+    def __init__(self, service: str) -> None:
+        self.service = service
+        self._reasons: dict[str, str] = {}
+        self._lock = threading.Lock()
+        HEALTHY.set(1)
+
+    def red(self, key: str, reason: str) -> None:
+        """Turn red for `key` (logged once per change of reason)."""
+        with self._lock:
+            changed = self._reasons.get(key) != reason
+            self._reasons[key] = reason
+            HEALTHY.set(0)
+        if changed:
+            logger.warning("health red: %s", reason)
+
+    def green(self, key: str) -> None:
+        with self._lock:
+            removed = self._reasons.pop(key, None)
+            HEALTHY.set(0 if self._reasons else 1)
+        if removed is not None:
+            logger.info("health recovered: %s", removed)
+
+    def snapshot(self) -> tuple[bool, list[str]]:
+        with self._lock:
+            return not self._reasons, list(self._reasons.values())
+
+
+class HealthServer:
+    """Serves /healthz and /metrics for one service until closed."""
+
+    def __init__(self, health: Health, host: str, port: int) -> None:
+        handler = _handler_for(health)
+        try:
+            self._server = ThreadingHTTPServer((host, port), handler)
+        except OSError as exc:
+            raise SettingsError(
+                f"health port {host}:{port} for {health.service} is unavailable ({exc.strerror}); "
+                "set HEALTH_BASE_PORT, HEALTH_PORT or HEALTH_REPLICA_INDEX"
+            ) from None
+        self._server.daemon_threads = True
+        self.port = self._server.server_address[1]
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="health", daemon=True
+        )
+        self._thread.start()
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+def _handler_for(health: Health) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 (the stdlib's name)
+            if self.path.startswith("/healthz"):
+                ok, reasons = health.snapshot()
+                body = json.dumps(
+                    {"service": health.service, "status": "ok" if ok else "red", "reasons": reasons}
+                ).encode()
+                self._reply(200 if ok else 503, "application/json", body)
+            elif self.path.startswith("/metrics"):
+                self._reply(200, CONTENT_TYPE_LATEST, generate_latest())
+            else:
+                self._reply(404, "text/plain", b"not found\n")
+
+        def _reply(self, status: int, content_type: str, body: bytes) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+            return  # scraped every few seconds: not worth a log line
+
+    return Handler

@@ -1,0 +1,145 @@
+"""Thin confluent-kafka helpers: topic names, client configs, the topic setup step."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from shared.errors import SettingsError
+from shared.settings import KafkaSettings
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Topics:
+    """Every topic name, with the configured prefix (tests use a fresh prefix per test)."""
+
+    prefix: str = ""
+
+    @property
+    def market_bars(self) -> str:
+        return f"{self.prefix}market.bars"
+
+    @property
+    def deadletter(self) -> str:
+        return f"{self.prefix}pipeline.deadletter"
+
+    def partitions(self, settings: KafkaSettings) -> dict[str, int]:
+        """Each topic this pipeline creates, with its partition count."""
+        return {
+            self.market_bars: settings.partitions_market_bars,
+            self.deadletter: settings.partitions_deadletter,
+        }
+
+
+def topics_for(settings: KafkaSettings) -> Topics:
+    return Topics(settings.topic_prefix)
+
+
+def producer_config(settings: KafkaSettings, client_id: str) -> dict[str, Any]:
+    """An idempotent producer: acks=all, no duplicates on retry, the Java client's partitioner."""
+    return {
+        **settings.client_config(),
+        "client.id": client_id,
+        "enable.idempotence": True,
+        "acks": "all",
+        # Pinned so symbol -> partition is the same for every producer (and the Java client).
+        "partitioner": "murmur2_random",
+        "linger.ms": 20,
+        "compression.type": "lz4",
+    }
+
+
+def make_producer(settings: KafkaSettings, client_id: str) -> Producer:
+    return Producer(producer_config(settings, client_id))
+
+
+def consumer_config(
+    settings: KafkaSettings,
+    group_id: str,
+    *,
+    max_poll_interval_ms: int,
+    session_timeout_ms: int,
+) -> dict[str, Any]:
+    """A consumer whose offsets live in Postgres: nothing is committed to Kafka automatically."""
+    return {
+        **settings.client_config(),
+        "group.id": group_id,
+        "enable.auto.commit": False,
+        "enable.auto.offset.store": False,
+        # Offsets come from consumer_offsets and a partition without a stored offset is assigned
+        # at OFFSET_BEGINNING explicitly, so a reset only happens when a stored offset fell below
+        # the log start (retention): that must surface as an error, never a silent jump.
+        "auto.offset.reset": "error",
+        "isolation.level": "read_committed",
+        "max.poll.interval.ms": max_poll_interval_ms,
+        "session.timeout.ms": session_timeout_ms,
+        "partition.assignment.strategy": "cooperative-sticky",
+    }
+
+
+def make_consumer(settings: KafkaSettings, group_id: str, **timeouts: int) -> Consumer:
+    return Consumer(consumer_config(settings, group_id, **timeouts))
+
+
+def check_broker(settings: KafkaSettings) -> None:
+    """Fail fast with one clear line when the configured broker does not answer."""
+    admin = AdminClient(settings.client_config())
+    try:
+        admin.list_topics(timeout=settings.connect_timeout_s)
+    except KafkaException as exc:
+        raise SettingsError(
+            f"Kafka at KAFKA_BOOTSTRAP_SERVERS={settings.bootstrap_servers} did not answer within "
+            f"{settings.connect_timeout_s:g}s ({exc.args[0].str() if exc.args else exc})"
+        ) from None
+
+
+def ensure_topics(settings: KafkaSettings, topics: Topics) -> list[str]:
+    """Create missing topics; stop with one clear line if an existing one has other partitions.
+
+    Returns the names of the topics this call created.
+    """
+    admin = AdminClient(settings.client_config())
+    wanted = topics.partitions(settings)
+    try:
+        existing = admin.list_topics(timeout=settings.connect_timeout_s).topics
+    except KafkaException as exc:
+        raise SettingsError(
+            f"Kafka at KAFKA_BOOTSTRAP_SERVERS={settings.bootstrap_servers} did not answer "
+            f"({exc.args[0].str() if exc.args else exc})"
+        ) from None
+    for name, partitions in wanted.items():
+        if name in existing and len(existing[name].partitions) != partitions:
+            raise SettingsError(
+                f"topic {name} has {len(existing[name].partitions)} partitions, the settings say "
+                f"{partitions}; partition counts are fixed at creation (see README: re-keying)"
+            )
+    missing = [
+        NewTopic(
+            name,
+            num_partitions=partitions,
+            replication_factor=settings.replication_factor,
+            config={"retention.ms": str(settings.retention_ms)},
+        )
+        for name, partitions in wanted.items()
+        if name not in existing
+    ]
+    created: list[str] = []
+    if not missing:
+        return created
+    for name, future in admin.create_topics(
+        missing, request_timeout=settings.connect_timeout_s
+    ).items():
+        try:
+            future.result()
+            created.append(name)
+        except KafkaException as exc:
+            if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:  # a concurrent setup won
+                raise
+    logger.info("created topics %s", ", ".join(created))
+    return created

@@ -1,0 +1,56 @@
+"""Prometheus metrics every service exposes on /metrics (one process, one registry)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+MESSAGES = Counter(
+    "pipeline_messages", "Kafka messages handled (consumed or published)", ["topic", "direction"]
+)
+ROWS_WRITTEN = Counter("pipeline_rows_written", "Rows committed to PostgreSQL", ["table"])
+DEAD_LETTERS = Counter("pipeline_dead_letters", "Messages rejected with a reason", ["topic"])
+DROPPED = Counter("pipeline_dropped", "Expected API artefacts dropped at the producer", ["reason"])
+UPSERT_CONFLICTS = Counter(
+    "pipeline_upsert_conflicts",
+    "Rows already present when written: a redelivery the offsets should have prevented",
+    ["table"],
+)
+BAR_REVISIONS = Counter("pipeline_bar_revisions", "Later versions of a stored bar that differ")
+FENCED_BATCHES = Counter(
+    "pipeline_fenced_batches", "Batches dropped because another consumer owns the partition now"
+)
+HEALTHY = Gauge("pipeline_healthy", "1 when /healthz is green")
+COMMIT_LATENCY = Histogram(
+    "pipeline_commit_latency_seconds",
+    "Kafka message CreateTime to the return of the COMMIT that stored it",
+    buckets=(
+        0.002,
+        0.004,
+        0.006,
+        0.008,
+        0.01,
+        0.0125,
+        0.015,
+        0.0175,
+        0.02,
+        0.025,
+        0.03,
+        0.035,
+        0.04,
+        0.045,
+        0.05,
+        0.06,
+        0.075,
+        0.1,
+        0.15,
+        0.2,
+        0.3,
+        0.5,
+        0.75,
+        1.0,
+        2.0,
+        5.0,
+        10.0,
+        30.0,
+    ),
+)

@@ -1,0 +1,268 @@
+"""The one settings tree: pydantic-settings models read from the environment and `.env`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any, Literal, TypeVar
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from shared.errors import SettingsError
+
+ENV_FILE = ".env"
+SettingsT = TypeVar("SettingsT", bound=BaseSettings)
+
+
+def _config(prefix: str) -> SettingsConfigDict:
+    return SettingsConfigDict(
+        env_prefix=prefix,
+        env_file=ENV_FILE,
+        env_file_encoding="utf-8",
+        extra="ignore",
+        frozen=True,
+    )
+
+
+def _split_csv(value: Any) -> Any:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+class KafkaSettings(BaseSettings):
+    """Broker address, client security pass-through and topic naming."""
+
+    model_config = _config("KAFKA_")
+
+    bootstrap_servers: str = "127.0.0.1:19092"
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: str | None = None
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    ssl_ca_location: str | None = None
+    topic_prefix: str = ""
+    # Fixed when a topic is created: symbol -> partition must not move under running state.
+    partitions_market_bars: int = Field(12, ge=1)
+    partitions_deadletter: int = Field(1, ge=1)
+    replication_factor: int = Field(1, ge=1)
+    retention_ms: int = Field(7 * 24 * 3600 * 1000, ge=-1)
+    # How long the setup step and the services wait for the broker before giving up.
+    connect_timeout_s: float = Field(15.0, gt=0)
+
+    @field_validator("bootstrap_servers")
+    @classmethod
+    def _host_port_list(cls, value: str) -> str:
+        for server in value.split(","):
+            host, sep, port = server.strip().rpartition(":")
+            if not sep or not host or not port.isdigit():
+                raise ValueError(f"expected host:port[,host:port…], got {server.strip()!r}")
+        return value
+
+    def client_config(self) -> dict[str, Any]:
+        """The librdkafka settings every client of this pipeline shares."""
+        config: dict[str, Any] = {
+            "bootstrap.servers": self.bootstrap_servers,
+            "security.protocol": self.security_protocol,
+            # Topics are created by the setup step only (a producer that starts first must not
+            # create a 1-partition topic).
+            "allow.auto.create.topics": False,
+        }
+        if self.sasl_mechanism:
+            config["sasl.mechanism"] = self.sasl_mechanism
+        if self.sasl_username:
+            config["sasl.username"] = self.sasl_username
+        if self.sasl_password is not None:
+            config["sasl.password"] = self.sasl_password.get_secret_value()
+        if self.ssl_ca_location:
+            config["ssl.ca.location"] = self.ssl_ca_location
+        return config
+
+
+class PostgresSettings(BaseSettings):
+    """Where the pipeline's database is and how the pool behaves."""
+
+    model_config = _config("POSTGRES_")
+
+    host: str = "127.0.0.1"
+    port: int = Field(15432, ge=1, le=65535)
+    dbname: str = "pipeline"
+    user: str = "pipeline"
+    password: SecretStr = SecretStr("pipeline")
+    sslmode: Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-full"] = "prefer"
+    pool_min_size: int = Field(1, ge=0)
+    pool_max_size: int = Field(4, ge=1)
+    connect_timeout_s: int = Field(5, ge=1)
+
+    def conninfo(self, dbname: str | None = None) -> str:
+        """A libpq connection string; keep it out of logs (it holds the password)."""
+        from psycopg.conninfo import make_conninfo
+
+        return make_conninfo(
+            host=self.host,
+            port=self.port,
+            dbname=dbname or self.dbname,
+            user=self.user,
+            password=self.password.get_secret_value(),
+            sslmode=self.sslmode,
+            connect_timeout=self.connect_timeout_s,
+            application_name="market-pipeline",
+        )
+
+    def describe(self) -> str:
+        """Where the database is, without the password."""
+        return f"postgresql://{self.user}@{self.host}:{self.port}/{self.dbname}"
+
+
+class DataSource(StrEnum):
+    LIVE = "live"
+    REPLAY = "replay"
+
+
+class SourceSettings(BaseSettings):
+    """Live APIs or recorded responses (DESIGN.md "Data sources")."""
+
+    model_config = _config("")
+
+    data_source: DataSource = DataSource.LIVE
+    replay_dir: Path | None = None
+    # Writable folder of injected response sequences (fault tests); never the recorded data.
+    replay_overlay_dir: Path | None = None
+    record_dir: Path | None = None
+    http_timeout_s: float = Field(20.0, gt=0)
+
+    @model_validator(mode="after")
+    def _replay_needs_dir(self) -> SourceSettings:
+        if self.data_source is DataSource.REPLAY:
+            if self.replay_dir is None:
+                raise ValueError("REPLAY_DIR must be set when DATA_SOURCE=replay")
+            if not self.replay_dir.is_dir():
+                raise ValueError(f"REPLAY_DIR={self.replay_dir} is not a directory")
+        if self.data_source is DataSource.REPLAY and self.record_dir is not None:
+            raise ValueError("RECORD_DIR records live responses; unset it when DATA_SOURCE=replay")
+        return self
+
+
+class MarketSettings(BaseSettings):
+    """What producer.market polls and how fast."""
+
+    model_config = _config("MARKET_")
+
+    symbols: Annotated[list[str], NoDecode] = ["AAPL", "MSFT", "NVDA", "SPY"]
+    interval: Literal["1m", "2m", "5m", "15m", "30m", "60m", "90m", "1h", "1d"] = "1d"
+    history_days: int = Field(30, ge=1)
+    poll_interval_s: float = Field(60.0, gt=0)
+    requests_per_minute: int = Field(30, ge=1)
+    settle_delay_s: float = Field(5.0, ge=0)
+    include_prepost: bool = False
+    exchange: str = "XNYS"
+
+    _split_symbols = field_validator("symbols", mode="before")(_split_csv)
+
+    @field_validator("symbols")
+    @classmethod
+    def _upper_unique(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError("at least one symbol is needed")
+        return list(dict.fromkeys(symbol.upper() for symbol in value))
+
+
+class ConsumerSettings(BaseSettings):
+    """Batch consumption knobs shared by the consumers."""
+
+    model_config = _config("CONSUMER_")
+
+    group_storage: str = "storage"
+    batch_size: int = Field(5000, ge=1)
+    poll_timeout_s: float = Field(0.5, gt=0, le=1.0)
+    max_poll_interval_ms: int = Field(300_000, ge=1000)
+    session_timeout_ms: int = Field(45_000, ge=1000)
+    # How often a paused consumer retries Postgres.
+    db_retry_s: float = Field(1.0, gt=0)
+    # Test hooks (tests/integration): SIGKILL this process at a named point of the batch
+    # transaction, or stall once there for CONSUMER_FAILPOINT_STALL_S (to be fenced).
+    failpoint: Literal["", "after_copy", "after_commit", "stall_after_copy"] = ""
+    failpoint_stall_s: float = Field(0.0, ge=0)
+
+
+class HealthSettings(BaseSettings):
+    """Where each service serves /healthz and /metrics."""
+
+    model_config = _config("HEALTH_")
+
+    host: str = "127.0.0.1"
+    # Each service adds its own offset, each replica 100: see shared.health.SERVICE_PORT_OFFSETS.
+    base_port: int = Field(18080, ge=1, le=65000)
+    port: int | None = Field(None, ge=0, le=65535)
+    replica_index: int = Field(0, ge=0)
+
+
+class StackSettings(BaseSettings):
+    """The local Kafka + Postgres the project starts for `make run` and `make test`."""
+
+    model_config = _config("")
+
+    local_stack: Literal["auto", "on", "off"] = "auto"
+    local_stack_dir: Path = Path(".local")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every settings group, built once in `main()` and passed down."""
+
+    kafka: KafkaSettings
+    postgres: PostgresSettings
+    source: SourceSettings
+    market: MarketSettings
+    consumer: ConsumerSettings
+    health: HealthSettings
+    stack: StackSettings
+
+
+_ENV_NAMES = {
+    KafkaSettings: "KAFKA_",
+    PostgresSettings: "POSTGRES_",
+    SourceSettings: "",
+    MarketSettings: "MARKET_",
+    ConsumerSettings: "CONSUMER_",
+    HealthSettings: "HEALTH_",
+    StackSettings: "",
+}
+
+
+def _one_line(model: type[BaseSettings], exc: ValidationError) -> str:
+    # include_input=False: a rejected value may be a secret, so it is never echoed.
+    error = exc.errors(include_input=False, include_url=False)[0]
+    field = ".".join(str(part) for part in error["loc"])
+    name = (_ENV_NAMES[model] + field).upper() if field else model.__name__
+    message = str(error["msg"]).removeprefix("Value error, ")
+    more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+    return f"invalid setting {name}: {message}{more}"
+
+
+def build(model: type[SettingsT]) -> SettingsT:
+    """Build one settings group, turning validation errors into a one-line SettingsError."""
+    try:
+        return model()
+    except ValidationError as exc:
+        raise SettingsError(_one_line(model, exc)) from None
+
+
+def load_settings() -> Settings:
+    """Read every settings group; raise SettingsError with one clear line on the first bad one."""
+    return Settings(
+        kafka=build(KafkaSettings),
+        postgres=build(PostgresSettings),
+        source=build(SourceSettings),
+        market=build(MarketSettings),
+        consumer=build(ConsumerSettings),
+        health=build(HealthSettings),
+        stack=build(StackSettings),
+    )
+
+
+def project_root() -> Path:
+    """The checkout this code runs from (the local stack keeps its data under it)."""
+    return Path(__file__).resolve().parent.parent

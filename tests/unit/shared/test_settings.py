@@ -1,0 +1,102 @@
+"""Settings: one clear line per problem, secrets never echoed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from shared.errors import SettingsError
+from shared.settings import (
+    KafkaSettings,
+    MarketSettings,
+    PostgresSettings,
+    SourceSettings,
+    build,
+    load_settings,
+)
+
+SECRET = "s3cr3t-do-not-print"  # noqa: S105 (a test value)
+
+
+@pytest.fixture(autouse=True)
+def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)  # no developer .env leaks in
+
+
+def test_defaults_point_at_the_local_stack(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("KAFKA_BOOTSTRAP_SERVERS", "POSTGRES_PORT", "POSTGRES_HOST"):
+        monkeypatch.delenv(name, raising=False)
+    settings = load_settings()
+    assert settings.kafka.bootstrap_servers == "127.0.0.1:19092"
+    assert (settings.postgres.host, settings.postgres.port) == ("127.0.0.1", 15432)
+
+
+def test_bad_bootstrap_servers_is_one_line_naming_the_setting(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "localhost")
+    with pytest.raises(SettingsError) as caught:
+        build(KafkaSettings)
+    message = str(caught.value)
+    assert "\n" not in message
+    assert message.startswith("invalid setting KAFKA_BOOTSTRAP_SERVERS:")
+
+
+def test_password_is_secret_and_never_echoed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("POSTGRES_PASSWORD", SECRET)
+    settings = build(PostgresSettings)
+    assert SECRET not in repr(settings) and SECRET not in str(settings)
+    assert SECRET not in settings.describe()
+    monkeypatch.setenv("POSTGRES_PORT", SECRET)  # a secret pasted in the wrong place
+    with pytest.raises(SettingsError) as caught:
+        build(PostgresSettings)
+    assert SECRET not in str(caught.value)
+    assert "POSTGRES_PORT" in str(caught.value)
+
+
+def test_kafka_sasl_password_is_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KAFKA_SASL_PASSWORD", SECRET)
+    settings = build(KafkaSettings)
+    assert SECRET not in repr(settings)
+    assert settings.client_config()["sasl.password"] == SECRET
+
+
+def test_replay_needs_an_existing_directory(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATA_SOURCE", "replay")
+    with pytest.raises(SettingsError, match="REPLAY_DIR must be set"):
+        build(SourceSettings)
+    monkeypatch.setenv("REPLAY_DIR", "/nonexistent/replay")
+    with pytest.raises(SettingsError, match="not a directory"):
+        build(SourceSettings)
+
+
+def test_unknown_data_source_names_the_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATA_SOURCE", "recorded")
+    with pytest.raises(SettingsError, match="^invalid setting DATA_SOURCE:"):
+        build(SourceSettings)
+
+
+def test_symbols_are_comma_separated_upper_and_unique(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MARKET_SYMBOLS", "aapl, MSFT,,AAPL")
+    assert build(MarketSettings).symbols == ["AAPL", "MSFT"]
+
+
+def test_dotenv_file_is_read(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.delenv("MARKET_INTERVAL", raising=False)
+    (tmp_path / ".env").write_text("MARKET_INTERVAL=5m\n")
+    assert build(MarketSettings).interval == "5m"
+
+
+def test_env_example_documents_every_setting() -> None:
+    from shared.settings import _ENV_NAMES
+    from tests.conftest import REPO_ROOT
+
+    documented = (REPO_ROOT / ".env.example").read_text()
+    missing = [
+        (prefix + name).upper()
+        for model, prefix in _ENV_NAMES.items()
+        for name in model.model_fields
+        if (prefix + name).upper() not in documented
+    ]
+    assert missing == []
