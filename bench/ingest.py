@@ -22,13 +22,13 @@ from bench.harness import (
 from shared.kafka import make_producer
 from shared.schemas import Bar, encode, event_id
 
-FETCHED_AT = datetime(2024, 10, 3, tzinfo=UTC)
 LATENCY_METRIC = "pipeline_commit_latency_seconds_bucket"
 
 
 def synthetic_bars(symbols: int, per_symbol: int, start: datetime) -> list[tuple[bytes, bytes]]:
     """Encoded one-minute bars (synthetic prices; the bench measures the pipeline, not data)."""
     messages = []
+    fetched_at = datetime.now(UTC)
     for s in range(symbols):
         symbol = f"S{s:04d}"
         key = symbol.encode()
@@ -47,7 +47,7 @@ def synthetic_bars(symbols: int, per_symbol: int, start: datetime) -> list[tuple
                 close=price + 0.01,
                 adj_close=None,
                 volume=100 + i,
-                fetched_at=FETCHED_AT,
+                fetched_at=fetched_at,
             )
             messages.append((key, encode(bar)))
     return messages
@@ -72,26 +72,28 @@ def prefill_table(target: BenchTarget, symbols: int, per_symbol: int) -> int:
         return conn.execute("SELECT count(*) FROM price_bars").fetchone()[0]
 
 
-def stored_offset_total(target: BenchTarget) -> int:
+def offsets_progress(target: BenchTarget) -> tuple[int, int]:
+    """(partitions claimed, sum of stored next offsets) of the storage consumer."""
     with psycopg.connect(target.postgres.conninfo()) as conn:
-        return conn.execute(
-            "SELECT coalesce(sum(next_offset), 0) FROM consumer_offsets"
-        ).fetchone()[0]
+        row = conn.execute(
+            "SELECT count(*), coalesce(sum(next_offset), 0)::bigint FROM consumer_offsets"
+        ).fetchone()
+    return row[0], row[1]
 
 
 def drain_rate(target: BenchTarget, total: int, timeout: float) -> float:
-    """Bars per second from the first committed batch to the last."""
+    """Bars per second from the partitions' assignment (their claim rows) to the drain."""
     deadline = time.monotonic() + timeout
-    first_at, first_count = None, 0
+    assigned_at, done_before = None, 0
     while time.monotonic() < deadline:
-        done = stored_offset_total(target)
+        claimed, done = offsets_progress(target)
         now = time.monotonic()
-        if first_at is None and done > 0:
-            first_at, first_count = now, done
+        if assigned_at is None and claimed > 0:
+            assigned_at, done_before = now, done
         if done >= total:
-            assert first_at is not None
-            return (total - first_count) / max(now - first_at, 1e-9)
-        time.sleep(0.02)
+            assert assigned_at is not None
+            return (total - done_before) / max(now - assigned_at, 1e-9)
+        time.sleep(0.01)
     raise RuntimeError(f"drain did not finish within {timeout}s")
 
 
@@ -156,6 +158,11 @@ def main(argv: list[str] | None = None) -> int:
             after = consumer.metrics()[LATENCY_METRIC]
         finally:
             consumer.stop()
+        with psycopg.connect(target.postgres.conninfo()) as conn:
+            stored = conn.execute("SELECT count(*) FROM price_bars").fetchone()[0]
+        expected = existing + len(messages) + sent
+        if stored != expected:
+            raise SystemExit(f"bench.ingest: price_bars holds {stored} rows, expected {expected}")
         steady = _subtract(after, before)
         emit("steady_rate_bars_per_s", args.rate)
         emit("steady_bars", sent)

@@ -42,7 +42,11 @@ def make_pool(
         open=False,
         # A broken connection is replaced rather than handed out.
         check=ConnectionPool.check_connection,
-        reconnect_timeout=24 * 3600,
+        # How long a caller waits for a connection before treating Postgres as down.
+        timeout=settings.connect_timeout_s,
+        # The pool's reconnect backoff doubles without a cap: give each attempt series up
+        # quickly so the next request starts a fresh one (recovery within seconds, not minutes).
+        reconnect_timeout=2 * settings.connect_timeout_s,
         configure=configure,
     )
     pool.open(wait=False)

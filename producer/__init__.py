@@ -1,0 +1,1 @@
+"""Producers: API clients, the shared poll loop and publisher, and one package per producer."""

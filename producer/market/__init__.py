@@ -1,0 +1,1 @@
+"""producer.market: closed Yahoo bars to market.bars, resuming from its watermarks."""
