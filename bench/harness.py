@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
 import subprocess
@@ -9,12 +10,13 @@ import sys
 import time
 import urllib.request
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
+from confluent_kafka import Producer
 from prometheus_client.parser import text_string_to_metric_families
 from psycopg import sql
 
@@ -77,6 +79,18 @@ def emit_settings(target: BenchTarget, **extra: object) -> None:
         emit(name, value)
 
 
+def produce_all(producer: Producer, topic: str, messages: Iterable[tuple[bytes, bytes]]) -> None:
+    """Produce every message, waiting for room when librdkafka's local queue is full."""
+    for key, value in messages:
+        while True:
+            try:
+                producer.produce(topic, key=key, value=value)
+                break
+            except BufferError:
+                producer.poll(0.05)
+        producer.poll(0)
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -87,8 +101,6 @@ class Service:
     """A pipeline service run as its own process against the bench target."""
 
     def __init__(self, module: str, target: BenchTarget, **env: str) -> None:
-        import os
-
         self.port = _free_port()
         self.env = {
             **os.environ,

@@ -18,6 +18,7 @@ from bench.harness import (
     emit_settings,
     fresh_target,
     histogram_quantile,
+    produce_all,
 )
 from shared.kafka import make_producer
 from shared.schemas import Bar, encode, event_id
@@ -107,10 +108,8 @@ def steady_load(target: BenchTarget, rate: int, seconds: float, symbols: int) ->
     sent = 0
     started = time.monotonic()
     for tick in range(int(seconds * 100)):
-        for key, value in messages[sent : sent + per_tick]:
-            producer.produce(target.topics.market_bars, key=key, value=value)
+        produce_all(producer, target.topics.market_bars, messages[sent : sent + per_tick])
         sent += per_tick
-        producer.poll(0)
         pause = started + (tick + 1) / 100 - time.monotonic()
         if pause > 0:
             time.sleep(pause)
@@ -137,9 +136,7 @@ def main(argv: list[str] | None = None) -> int:
             args.symbols, max(1, args.bars // args.symbols), datetime(2024, 1, 2, tzinfo=UTC)
         )
         producer = make_producer(target.kafka, "bench-prefill")
-        for key, value in messages:
-            producer.produce(target.topics.market_bars, key=key, value=value)
-            producer.poll(0)
+        produce_all(producer, target.topics.market_bars, messages)
         producer.flush(60)
         emit_settings(
             target,

@@ -1,0 +1,272 @@
+"""Start, watch and stop the pipeline's services as OS processes: `python start_pipeline.py`."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TextIO
+
+from pipeline_supervisor.status import (
+    ServiceView,
+    Totals,
+    format_status,
+    message_rate,
+    scrape,
+    scrape_host,
+)
+from shared.errors import SettingsError
+from shared.health import health_port
+from shared.settings import HealthSettings, build, project_root
+
+# Every long-running service, one line each; each also needs a port offset in shared/health.py.
+SERVICES: tuple[str, ...] = (
+    "producer.market",
+    "consumer.storage",
+)
+# One-shot steps before any service starts: the schema first, then the topics.
+SETUP_STEPS: tuple[tuple[str, ...], ...] = (("db", "migrate"), ("shared.topic_setup",))
+
+SETTINGS_EXIT = 2  # shared.service.run_service: a wrong setting, already explained in one line
+BACKOFF_FIRST_S = 1.0
+BACKOFF_MAX_S = 60.0
+STEADY_RUN_S = 60.0  # a run this long was not a crash loop: the next restart waits BACKOFF_FIRST_S
+STOP_GRACE_S = 20.0
+TICK_S = 0.2
+
+
+def backoff_delay(failures: int) -> float:
+    """Seconds before restart number `failures` (1, 2, 4, … capped at BACKOFF_MAX_S)."""
+    return min(BACKOFF_MAX_S, BACKOFF_FIRST_S * 2 ** min(max(failures, 1) - 1, 30))
+
+
+def next_restart(failures: int, ran_s: float) -> tuple[int, float]:
+    """The failure count and delay after a child that ran `ran_s` seconds exited."""
+    failures = 1 if ran_s >= STEADY_RUN_S else failures + 1
+    return failures, backoff_delay(failures)
+
+
+@dataclass
+class Child:
+    """One supervised service process and its restart bookkeeping."""
+
+    name: str
+    argv: list[str]
+    port: int | None = None  # its health port; None or 0: not scraped
+    process: subprocess.Popen[bytes] | None = None
+    started_at: float = 0.0
+    failures: int = 0
+    restart_at: float | None = None
+    last: Totals | None = None
+
+    def start(self, now: float) -> None:
+        # The environment passes through: the service reads its settings from env/.env itself.
+        self.process = subprocess.Popen(self.argv)  # noqa: S603 (our own interpreter and module)
+        self.started_at, self.restart_at = now, None
+
+    @property
+    def state(self) -> str:
+        if self.process is not None:
+            return "up"
+        return "stopped" if self.restart_at is None else f"restarting({self.failures})"
+
+
+def say(message: str, out: TextIO | None = None) -> None:
+    """One line of our own, to stderr unless `out` is given (status news goes to stdout)."""
+    print(f"start_pipeline: {message}", file=out or sys.stderr, flush=True)
+
+
+def check(child: Child, now: float) -> int | None:
+    """Notice an exit and schedule its restart, or start a due restart; SETTINGS_EXIT stops all."""
+    if child.process is None:
+        if child.restart_at is not None and now >= child.restart_at:
+            child.start(now)
+        return None
+    code = child.process.poll()
+    if code is None:
+        return None
+    child.process = None
+    if code == SETTINGS_EXIT:
+        say(f"{child.name} exited with code {code} (a wrong setting): stopping everything")
+        return SETTINGS_EXIT
+    # Any other exit, 0 included, is restarted: a service stops only when this supervisor says so.
+    child.failures, delay = next_restart(child.failures, now - child.started_at)
+    child.restart_at = now + delay
+    say(
+        f"{child.name} exited with code {code} after {now - child.started_at:.1f}s; "
+        f"restart {child.failures} in {delay:g}s"
+    )
+    return None
+
+
+def observe(child: Child, host: str) -> ServiceView:
+    if child.process is None or not child.port:
+        return ServiceView(child.name, child.state, None, None)
+    totals, reasons = scrape(f"http://{host}:{child.port}")
+    rate = message_rate(child.last, totals)
+    child.last = totals or child.last
+    return ServiceView(child.name, child.state, rate, totals and totals.rows, reasons)
+
+
+def supervise(
+    children: Sequence[Child],
+    stop: threading.Event,
+    status_every: float,
+    host: str = "127.0.0.1",
+    out: TextIO | None = None,
+) -> int:
+    """Start every child and keep it running until `stop` is set; returns the exit code."""
+    for child in children:
+        child.start(time.monotonic())
+    pids = ", ".join(
+        f"{child.name} (pid {child.process.pid})" for child in children if child.process
+    )
+    out = out or sys.stdout
+    say(f"started {pids}; a status line every {status_every:g}s", out)
+    next_status = time.monotonic() + status_every
+    while not stop.wait(TICK_S):
+        now = time.monotonic()
+        for child in children:
+            # A Ctrl-C reaches the children too: their exits then are no crash.
+            if not stop.is_set() and check(child, now) == SETTINGS_EXIT:
+                return SETTINGS_EXIT
+        if now >= next_status:
+            next_status = now + status_every
+            print(format_status([observe(child, host) for child in children]), file=out, flush=True)
+    return 0
+
+
+def stop_all(children: Sequence[Child], grace_s: float = STOP_GRACE_S) -> list[str]:
+    """SIGTERM every child, SIGKILL those still running after `grace_s`; returns their names."""
+    running = [child for child in children if child.process and child.process.poll() is None]
+    for child in running:
+        assert child.process is not None  # noqa: S101 (narrowing for the type checker)
+        child.process.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + grace_s
+    killed = []
+    for child in running:
+        assert child.process is not None  # noqa: S101
+        try:
+            child.process.wait(max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            say(f"{child.name} did not stop within {grace_s:g}s: killing it")
+            child.process.kill()
+            child.process.wait()
+            killed.append(child.name)
+    for child in children:
+        child.process, child.restart_at = None, None
+    return killed
+
+
+def run_step(argv: list[str], stop: threading.Event) -> int:
+    """Run a one-shot setup step; on failure print its error line and return its exit code."""
+    process = subprocess.Popen(  # noqa: S603 (our own interpreter and module)
+        argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    terminated = False
+    while True:
+        try:
+            stdout, stderr = process.communicate(timeout=TICK_S)
+            break
+        except subprocess.TimeoutExpired:
+            if stop.is_set() and not terminated:
+                process.terminate()  # stopping: the step has no handler, SIGTERM ends it
+                terminated = True
+    code = process.returncode
+    if stop.is_set():
+        return 0
+    if code == 0:
+        if stdout.strip():
+            print(stdout.strip(), flush=True)  # e.g. "db: 1 migration(s) applied"
+        return 0
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    # Exit 2 is a setting the step explained in one line; anything else needs its traceback.
+    detail = lines[-1:] if code == SETTINGS_EXIT else lines[-20:]
+    for line in detail or [f"exit code {code}, no output"]:
+        print(line, file=sys.stderr)
+    say(f"`{' '.join(['python', *argv[1:]])}` failed (exit {code}); no service started")
+    return code if code > 0 else 1
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    def services(value: str) -> tuple[str, ...]:
+        names = tuple(dict.fromkeys(name.strip() for name in value.split(",") if name.strip()))
+        unknown = [name for name in names if name not in SERVICES]
+        if unknown or not names:
+            raise argparse.ArgumentTypeError(
+                f"unknown service(s) {', '.join(unknown) or '(none)'}; known: {', '.join(SERVICES)}"
+            )
+        return names
+
+    def positive(value: str) -> float:
+        seconds = float(value)
+        if seconds <= 0:
+            raise argparse.ArgumentTypeError("must be > 0")
+        return seconds
+
+    parser = argparse.ArgumentParser(prog="python start_pipeline.py", description=__doc__)
+    parser.add_argument(
+        "--services",
+        type=services,
+        default=SERVICES,
+        help=f"comma-separated subset to start (default: {','.join(SERVICES)})",
+    )
+    parser.add_argument(
+        "--status-every",
+        type=positive,
+        default=5.0,
+        metavar="SECONDS",
+        help="seconds between status lines (default: 5)",
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    stop = threading.Event()
+
+    def request_stop(_signum: int, _frame: object) -> None:
+        stop.set()  # only the event: the main loop does the stopping
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+    # The services run `-m` from the checkout and read its `.env`: so does this process.
+    os.chdir(project_root())
+    try:
+        health = build(HealthSettings)
+    except SettingsError as exc:
+        say(str(exc))
+        return SETTINGS_EXIT
+    if health.port is not None and len(args.services) > 1:
+        say(
+            f"HEALTH_PORT={health.port} would give {len(args.services)} services one port; "
+            "unset it (each service adds its offset to HEALTH_BASE_PORT)"
+        )
+        return SETTINGS_EXIT
+    for step in SETUP_STEPS:
+        code = run_step([sys.executable, "-m", *step], stop)
+        if stop.is_set():
+            return 0
+        if code != 0:
+            return code
+    children = [
+        Child(name, [sys.executable, "-m", name], health_port(health, name))
+        for name in args.services
+    ]
+    try:
+        code = supervise(children, stop, args.status_every, scrape_host(health.host))
+    finally:
+        say(f"stopping {', '.join(args.services)}", sys.stdout)
+        stop_all(children)
+    say("stopped", sys.stdout)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,123 @@
+"""Setup steps on the real servers: migrations, topic setup, and fail-fast on wrong settings."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import psycopg
+import pytest
+from confluent_kafka.admin import AdminClient
+
+from db.migrate import discover, migrate
+from shared.errors import SettingsError, StorageError
+from shared.kafka import Topics, ensure_topics
+from shared.settings import KafkaSettings, PostgresSettings
+from tests.conftest import REPO_ROOT
+
+
+def run_module(module: str, *args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", module, *args],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_migrations_applied_twice_change_nothing(pg_settings: PostgresSettings) -> None:
+    # The fresh test database was copied from a migrated template: every file is recorded.
+    assert migrate(pg_settings.conninfo()) == []
+    with psycopg.connect(pg_settings.conninfo()) as conn:
+        applied = [row[0] for row in conn.execute("SELECT filename FROM schema_migrations")]
+    assert applied == [m.path.name for m in discover()]
+    assert migrate(pg_settings.conninfo()) == []
+
+
+def test_migrate_command_on_an_empty_database_then_again(
+    pg_settings: PostgresSettings, service_env: dict[str, str]
+) -> None:
+    with psycopg.connect(pg_settings.conninfo()) as conn:
+        conn.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
+    first = run_module("db", "migrate", env=service_env)
+    assert first.returncode == 0, first.stderr
+    assert f"{len(discover())} migration(s) applied" in first.stdout
+    second = run_module("db", "migrate", env=service_env)
+    assert second.returncode == 0 and "0 migration(s) applied" in second.stdout
+
+
+def test_a_failing_migration_rolls_back_and_is_named(
+    pg_settings: PostgresSettings, tmp_path: Path
+) -> None:
+    for migration in discover():
+        (tmp_path / migration.path.name).write_bytes(migration.path.read_bytes())
+    (tmp_path / "9998_good_then_bad.sql").write_text(
+        "CREATE TABLE half_done (x int);\nSELECT no_such_column FROM price_bars;\n"
+    )
+    with pytest.raises(StorageError, match="9998_good_then_bad.sql"):
+        migrate(pg_settings.conninfo(), tmp_path)
+    with psycopg.connect(pg_settings.conninfo()) as conn:
+        assert conn.execute("SELECT to_regclass('half_done')").fetchone()[0] is None
+        versions = [r[0] for r in conn.execute("SELECT version FROM schema_migrations")]
+    assert "9998" not in versions
+
+
+def test_topic_setup_is_idempotent_and_refuses_other_partition_counts(stack: None) -> None:
+    settings = KafkaSettings(topic_prefix=f"setup{uuid.uuid4().hex[:8]}.")
+    topics = Topics(settings.topic_prefix)
+    assert sorted(ensure_topics(settings, topics)) == sorted(topics.partitions(settings))
+    assert ensure_topics(settings, topics) == []
+    metadata = AdminClient(settings.client_config()).list_topics(timeout=10).topics
+    assert len(metadata[topics.market_bars].partitions) == settings.partitions_market_bars
+    other = settings.model_copy(update={"partitions_market_bars": 6})
+    with pytest.raises(SettingsError, match=r"has 12 partitions, the settings say 6"):
+        ensure_topics(other, topics)
+
+
+def test_auto_topic_creation_is_off(kafka_settings: KafkaSettings) -> None:
+    from confluent_kafka import Producer
+
+    missing = f"{kafka_settings.topic_prefix}never.created"
+    producer = Producer({**kafka_settings.client_config(), "message.timeout.ms": 2000})
+    producer.produce(missing, b"x")
+    producer.flush(5)
+    topics = AdminClient(kafka_settings.client_config()).list_topics(timeout=10).topics
+    assert missing not in topics
+
+
+@pytest.mark.parametrize(
+    ("setting", "value", "named"),
+    [
+        ("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:1", "KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:1"),
+        ("KAFKA_BOOTSTRAP_SERVERS", "no-port-here", "KAFKA_BOOTSTRAP_SERVERS"),
+        ("POSTGRES_PORT", "1", "POSTGRES_PORT"),
+        ("POSTGRES_PASSWORD", "wrong-password", "POSTGRES_PASSWORD"),
+    ],
+)
+def test_wrong_addresses_fail_fast_with_one_line(
+    setting: str, value: str, named: str, service_env: dict[str, str]
+) -> None:
+    env = {**service_env, setting: value, "KAFKA_CONNECT_TIMEOUT_S": "3", "HEALTH_PORT": "0"}
+    result = run_module("consumer.storage", env=env)
+    assert result.returncode == 2
+    lines = [line for line in result.stderr.splitlines() if line.startswith("consumer.storage:")]
+    assert len(lines) == 1 and named in lines[0], result.stderr
+    assert "Traceback" not in result.stderr
+    assert "wrong-password" not in result.stderr
+
+
+def test_health_port_in_use_names_the_setting(service_env: dict[str, str]) -> None:
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = run_module("consumer.storage", env={**service_env, "HEALTH_PORT": str(port)})
+    assert result.returncode == 2
+    assert "HEALTH_PORT" in result.stderr and str(port) in result.stderr
+    assert "Traceback" not in result.stderr
