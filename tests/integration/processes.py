@@ -24,6 +24,19 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def free_port_range(span: int) -> int:
+    """A base port such that base .. base+span are all free now (for HEALTH_BASE_PORT)."""
+    for base in range(20000, 60000, span + 1):
+        try:
+            for port in range(base, base + span + 1):
+                with socket.socket() as sock:
+                    sock.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        return base
+    raise AssertionError("no free port range")
+
+
 def wait_for(condition: Callable[[], bool], timeout: float, what: str, step: float = 0.2) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -1,0 +1,53 @@
+"""start_pipeline.py on the real stack in replay mode: bars reach price_bars, SIGTERM stops all."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import psycopg
+
+from shared.settings import PostgresSettings
+from tests.conftest import REPO_ROOT
+from tests.integration.processes import free_port_range, wait_for
+
+
+def test_start_pipeline_replays_bars_into_postgres_and_stops_cleanly(
+    pg_settings: PostgresSettings,
+    service_env: dict[str, str],
+    shared_data: Path,
+    tmp_path: Path,
+) -> None:
+    env = {
+        **service_env,
+        "DATA_SOURCE": "replay",
+        "REPLAY_DIR": str(shared_data),
+        "MARKET_REQUESTS_PER_MINUTE": "600",
+        "HEALTH_BASE_PORT": str(free_port_range(span=50)),
+    }
+    env.pop("HEALTH_PORT", None)
+    log_path = tmp_path / "start_pipeline.log"
+    with log_path.open("wb") as log:
+        supervisor = subprocess.Popen(
+            [sys.executable, "start_pipeline.py", "--status-every", "1"],
+            cwd=REPO_ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+
+    def bars_stored() -> int:
+        with psycopg.connect(pg_settings.conninfo()) as conn:
+            return conn.execute("SELECT count(*) FROM price_bars").fetchone()[0]
+
+    try:
+        wait_for(lambda: bars_stored() > 0, 120, "bars in price_bars within two minutes")
+        wait_for(lambda: "status |" in log_path.read_text(), 30, "a status line")
+    finally:
+        supervisor.send_signal(signal.SIGTERM)
+        code = supervisor.wait(60)
+    output = log_path.read_text()
+    assert code == 0, output
+    assert "producer.market" in output and "consumer.storage" in output
