@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import uuid
 from collections.abc import Callable, Iterator
 
@@ -24,23 +22,17 @@ from shared.settings import (
     SourceSettings,
     StackSettings,
 )
-from tests.conftest import REPO_ROOT
+from tests.integration.stacks import TestStack, start_test_stack
 
 TEMPLATE_DB = "pipeline_test_template"
 
 
 @pytest.fixture(scope="session")
-def stack() -> None:
-    """Start the test profile's Kafka + Postgres (or check the servers the environment names)."""
-    result = subprocess.run(
-        [sys.executable, "-m", "infra.stack", "up", "--profile", "test"],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    if result.returncode != 0:
-        pytest.fail(f"test stack did not start:\n{result.stdout}\n{result.stderr}")
+def stack() -> Iterator[TestStack]:
+    """Start the test servers once per session (see tests/integration/stacks.py)."""
+    servers = start_test_stack()
+    yield servers
+    servers.close()
 
 
 def _admin_conninfo() -> str:
@@ -48,7 +40,7 @@ def _admin_conninfo() -> str:
 
 
 @pytest.fixture(scope="session")
-def template_db(stack: None) -> Iterator[str]:
+def template_db(stack: TestStack) -> Iterator[str]:
     """A database with every migration applied once per session; tests copy it."""
     with psycopg.connect(_admin_conninfo(), autocommit=True) as conn:
         conn.execute(
@@ -77,7 +69,7 @@ def pg_settings(template_db: str) -> Iterator[PostgresSettings]:
 
 
 @pytest.fixture
-def kafka_settings(stack: None) -> KafkaSettings:
+def kafka_settings(stack: TestStack) -> KafkaSettings:
     """Kafka settings with a fresh topic prefix; the topics exist."""
     settings = KafkaSettings(topic_prefix=f"t{uuid.uuid4().hex[:10]}.")
     ensure_topics(settings, Topics(settings.topic_prefix))

@@ -16,6 +16,7 @@ from shared.errors import SettingsError, StorageError
 from shared.kafka import Topics, ensure_topics
 from shared.settings import KafkaSettings, PostgresSettings
 from tests.conftest import REPO_ROOT
+from tests.integration.stacks import TestStack
 
 
 def run_module(module: str, *args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -66,7 +67,7 @@ def test_a_failing_migration_rolls_back_and_is_named(
     assert "9998" not in versions
 
 
-def test_topic_setup_is_idempotent_and_refuses_other_partition_counts(stack: None) -> None:
+def test_topic_setup_is_idempotent_and_refuses_other_partition_counts(stack: TestStack) -> None:
     settings = KafkaSettings(topic_prefix=f"setup{uuid.uuid4().hex[:8]}.")
     topics = Topics(settings.topic_prefix)
     assert sorted(ensure_topics(settings, topics)) == sorted(topics.partitions(settings))

@@ -5,14 +5,11 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import pytest
-
-from infra.postgres import start_postgres, stop_postgres
 from shared.kafka import Topics
 from shared.settings import KafkaSettings, PostgresSettings
-from tests.conftest import TEST_STACK_ENV
 from tests.integration.bar_stream import as_rows, drained, minute_bars, publish_bars, stored_bars
 from tests.integration.processes import ServiceProcess, wait_for
+from tests.integration.stacks import TestStack
 
 OUTAGE_S = 30
 
@@ -21,21 +18,17 @@ def test_postgres_outage_pauses_then_resumes_without_loss(
     kafka_settings: KafkaSettings,
     pg_settings: PostgresSettings,
     topics: Topics,
+    stack: TestStack,
     service_env: dict[str, str],
     tmp_path: Path,
 ) -> None:
-    if (pg_settings.host, str(pg_settings.port)) != (
-        TEST_STACK_ENV["POSTGRES_HOST"],
-        TEST_STACK_ENV["POSTGRES_PORT"],
-    ):
-        pytest.fail("this test stops and starts Postgres: it needs the local test stack")
     bars = minute_bars(["AAPL", "MSFT", "NVDA"], 60)
     first, second, third = bars[:60], bars[60:120], bars[120:]
     publish_bars(kafka_settings, topics.market_bars, first)
     consumer = ServiceProcess("consumer.storage", service_env, tmp_path).start()
     try:
         wait_for(lambda: len(stored_bars(pg_settings)) == len(first), 60, "the first bars")
-        stop_postgres("test")
+        stack.stop_postgres()
         try:
             publish_bars(kafka_settings, topics.market_bars, second)
             wait_for(lambda: consumer.healthz()[0] == 503, 30, "health to turn red")
@@ -45,7 +38,7 @@ def test_postgres_outage_pauses_then_resumes_without_loss(
             assert consumer.running, "the consumer must pause, not crash"
             publish_bars(kafka_settings, topics.market_bars, third)
         finally:
-            start_postgres("test")
+            stack.start_postgres()
         wait_for(lambda: consumer.healthz()[0] == 200, 60, "health to recover")
         wait_for(
             lambda: drained(pg_settings, kafka_settings, "storage", topics.market_bars),

@@ -16,7 +16,7 @@ from shared.settings import (
     load_settings,
 )
 
-SECRET = "s3cr3t-do-not-print"  # noqa: S105 (a test value)
+SECRET = "s3cr3t-do-not-print"
 
 
 @pytest.fixture(autouse=True)

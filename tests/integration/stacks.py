@@ -1,0 +1,113 @@
+"""The servers integration tests run against: the local test stack, or Docker containers.
+
+`TEST_STACK=local` (default) starts infra's test profile (real Kafka from Maven jars, a private
+Postgres cluster). `TEST_STACK=docker` uses testcontainers where a Docker engine is available.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import pytest
+
+from tests.conftest import REPO_ROOT
+
+KAFKA_IMAGE = "confluentinc/cp-kafka:7.6.0"
+POSTGRES_IMAGE = "postgres:16"
+
+
+class TestStack(Protocol):
+    def stop_postgres(self) -> None: ...
+
+    def start_postgres(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class LocalStack:
+    """infra's `test` profile, or the servers the environment names (LOCAL_STACK rules)."""
+
+    def __init__(self) -> None:
+        result = subprocess.run(
+            [sys.executable, "-m", "infra.stack", "up", "--profile", "test"],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        if result.returncode != 0:
+            pytest.fail(f"test stack did not start:\n{result.stdout}\n{result.stderr}")
+
+    def stop_postgres(self) -> None:
+        from infra.postgres import stop_postgres
+
+        if not stop_postgres("test"):
+            pytest.fail(
+                "the local test Postgres was not running (is POSTGRES_PORT another server?)"
+            )
+
+    def start_postgres(self) -> None:
+        from infra.postgres import start_postgres
+
+        start_postgres("test")
+
+    def close(self) -> None:
+        """The local stack stays up for the next run (a second `make test` starts in seconds)."""
+
+
+@dataclass
+class DockerStack:
+    """Kafka (KRaft) and Postgres containers; the environment is pointed at them."""
+
+    containers: list[Any] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        from testcontainers.community.kafka import KafkaContainer
+        from testcontainers.postgres import PostgresContainer
+
+        postgres = PostgresContainer(
+            POSTGRES_IMAGE, username="pipeline", password="pipeline", dbname="pipeline"
+        ).start()
+        self.containers.append(postgres)
+        kafka = (
+            KafkaContainer(KAFKA_IMAGE)
+            .with_kraft()
+            .with_env("KAFKA_AUTO_CREATE_TOPICS_ENABLE", "false")
+            .with_env("KAFKA_GROUP_INITIAL_REBALANCE_DELAY_MS", "0")
+            .start(timeout=120)
+        )
+        self.containers.append(kafka)
+        os.environ.update(
+            KAFKA_BOOTSTRAP_SERVERS=kafka.get_bootstrap_server(),
+            POSTGRES_HOST=postgres.get_container_host_ip(),
+            POSTGRES_PORT=str(postgres.get_exposed_port(5432)),
+            POSTGRES_USER="pipeline",
+            POSTGRES_PASSWORD="pipeline",
+            POSTGRES_DBNAME="pipeline",
+            LOCAL_STACK="off",
+        )
+        self._postgres = postgres
+
+    def stop_postgres(self) -> None:
+        # Paused, not stopped: a restarted container may come back on another host port.
+        self._postgres.get_wrapped_container().pause()
+
+    def start_postgres(self) -> None:
+        self._postgres.get_wrapped_container().unpause()
+
+    def close(self) -> None:
+        for container in reversed(self.containers):
+            container.stop()
+
+
+def start_test_stack() -> TestStack:
+    kind = os.environ.get("TEST_STACK", "local")
+    if kind == "local":
+        return LocalStack()
+    if kind == "docker":
+        return DockerStack()
+    pytest.fail(f"TEST_STACK={kind!r}: expected local or docker")
