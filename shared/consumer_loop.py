@@ -17,7 +17,6 @@ import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
 
 import psycopg
 from confluent_kafka import (
@@ -30,6 +29,7 @@ from confluent_kafka import (
 )
 from psycopg_pool import ConnectionPool, PoolTimeout
 
+from shared.consumer_handler import Handler, Record, Rejected
 from shared.db import first_line
 from shared.errors import SchemaError, UpgradeNeededError, ValidationError
 from shared.health import Health
@@ -43,40 +43,6 @@ from shared.loop_store import (
 from shared.metrics import COMMIT_LATENCY, DEAD_LETTERS, FENCED_BATCHES, MESSAGES
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Record:
-    """A decoded message with where it came from."""
-
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: Any
-    timestamp_ms: int
-
-
-@dataclass(frozen=True)
-class Rejected:
-    """A message that will be stored in dead_letters instead of processed."""
-
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    payload: bytes | None
-    reason: str
-
-
-class Handler(Protocol):
-    """What a service plugs into the loop: decoding and writing, nothing about offsets."""
-
-    def decode(self, message: Message) -> Any:
-        """Decode one message; raise SchemaError or ValidationError to dead-letter it."""
-
-    def write(self, conn: psycopg.Connection, records: Sequence[Record]) -> None:
-        """Write the batch's results inside the caller's transaction (no commit here)."""
 
 
 @dataclass
@@ -162,6 +128,7 @@ class ExactlyOnceLoop:
         for tp in partitions:
             self._owned.pop((tp.topic, tp.partition), None)
             self._awaiting_offsets.discard((tp.topic, tp.partition))
+        self._handler.forget([(tp.topic, tp.partition) for tp in partitions])
 
     # -- main loop ------------------------------------------------------------------------
 
@@ -280,13 +247,18 @@ class ExactlyOnceLoop:
     # -- recovery -------------------------------------------------------------------------
 
     def _claim(self, partitions: list[tuple[str, int]]) -> dict[tuple[str, int], int | None]:
-        """Take ownership of newly assigned partitions in the database; their stored offsets."""
+        """Take ownership of newly assigned partitions; load their state; their offsets."""
         with self._pool.connection(timeout=self._options.db_retry_s) as conn:
-            return claim_partitions(conn, self._options.group_id, self._owner, partitions)
+            stored = claim_partitions(conn, self._options.group_id, self._owner, partitions)
+            self._handler.load(conn, partitions)
+            return stored
 
     def _read_offsets(self, partitions: list[tuple[str, int]]) -> dict[tuple[str, int], int | None]:
+        """The stored offsets of partitions we hold, with their committed state reloaded."""
         with self._pool.connection(timeout=self._options.db_retry_s) as conn:
-            return read_offsets(conn, self._options.group_id, partitions)
+            stored = read_offsets(conn, self._options.group_id, partitions)
+            self._handler.load(conn, partitions)
+            return stored
 
     def _refresh_positions(self, partitions: list[tuple[str, int]]) -> None:
         """Re-read the stored offsets of `partitions` we still own and seek there."""

@@ -8,14 +8,14 @@ import psycopg
 from confluent_kafka import Message
 
 from consumer.storage.repository import write_bars, write_forwarded_dead_letters
-from shared.consumer_loop import Record
+from shared.consumer_handler import Handler, Record
 from shared.kafka import Topics
 from shared.metrics import BAR_REVISIONS, ROWS_WRITTEN, UPSERT_CONFLICTS
 from shared.schemas import Bar, DeadLetter, decode
 from shared.validation import validate_bar
 
 
-class StorageHandler:
+class StorageHandler(Handler):
     """Bars into price_bars (first version wins), producers' dead letters into dead_letters."""
 
     def __init__(self, topics: Topics) -> None:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import psycopg
 
-from shared.consumer_loop import Record
+from shared.consumer_handler import Record
 from shared.loop_store import insert_dead_letters
 from shared.schemas import Bar, DeadLetter
 
