@@ -52,6 +52,7 @@ test: setup lint
 	env $(TEST_ENV) $(PY) -m infra.stack up --profile test
 	env $(TEST_ENV) $(PY) -m pytest
 	env $(TEST_ENV) $(PY) -m bench.ingest --smoke
+	env $(TEST_ENV) $(PY) -m bench.indicators --smoke
 
 # Without a venv nothing was ever started from this checkout.
 stop:

@@ -28,7 +28,10 @@ from shared.settings import HealthSettings, build, project_root
 # Every long-running service, one line each; each also needs a port offset in shared/health.py.
 SERVICES: tuple[str, ...] = (
     "producer.market",
+    "producer.news",
+    "producer.macro",
     "consumer.storage",
+    "analytics.consumer",
 )
 # One-shot steps before any service starts: the schema first, then the topics.
 SETUP_STEPS: tuple[tuple[str, ...], ...] = (("db", "migrate"), ("shared.topic_setup",))

@@ -76,11 +76,14 @@ def replay_session(index: ReplayIndex, overlay_dir: Path | None = None) -> Obser
     return session
 
 
-def build_session(source: SourceSettings, index: ReplayIndex | None = None) -> ObservableSession:
+def build_session(
+    source: SourceSettings, index: ReplayIndex | None = None, *, browser: bool = True
+) -> ObservableSession:
     """The session for DATA_SOURCE: replay (from `index`, else REPLAY_DIR), recording, or live.
 
     Live without RECORD_DIR uses the transport yfinance would pick itself (curl_cffi
-    impersonating Chrome when installed), only observed.
+    impersonating Chrome when installed), only observed. `browser=False` (Finnhub, FRED: plain
+    JSON APIs with keys) gives a plain requests.Session without browser headers.
     """
     if source.data_source is DataSource.REPLAY:
         if source.replay_dir is None:
@@ -88,10 +91,11 @@ def build_session(source: SourceSettings, index: ReplayIndex | None = None) -> O
         logger.info("replaying recorded responses from %s", source.replay_dir)
         index = index or ReplayIndex.scan(source.replay_dir)
         return replay_session(index, source.replay_overlay_dir)
-    if source.record_dir is None and curl_requests is not None:
+    if browser and source.record_dir is None and curl_requests is not None:
         return ObservedCurlSession(impersonate="chrome")
     session = ObservedSession()
-    session.headers.update(BROWSER_HEADERS)
+    if browser:
+        session.headers.update(BROWSER_HEADERS)
     if source.record_dir is not None:
         logger.info("recording every raw response to %s", source.record_dir)
         session.mount("https://", RecordingAdapter(source.record_dir))

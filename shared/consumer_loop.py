@@ -15,7 +15,7 @@ import signal
 import threading
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import psycopg
@@ -30,9 +30,10 @@ from confluent_kafka import (
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from shared.consumer_handler import Handler, Record, Rejected
-from shared.db import first_line
+from shared.db import first_line, make_pool
 from shared.errors import SchemaError, UpgradeNeededError, ValidationError
 from shared.health import Health
+from shared.kafka import make_consumer
 from shared.loop_store import (
     FencedError,
     advance_offsets,
@@ -41,6 +42,7 @@ from shared.loop_store import (
     read_offsets,
 )
 from shared.metrics import COMMIT_LATENCY, DEAD_LETTERS, FENCED_BATCHES, MESSAGES
+from shared.settings import Settings
 
 logger = logging.getLogger(__name__)
 
@@ -354,6 +356,37 @@ class ExactlyOnceLoop:
             self._stalled = True
             logger.warning("failpoint stall_%s: stalling %gs", name, self._options.stall_s)
             time.sleep(self._options.stall_s)
+
+
+def run_consumer(
+    settings: Settings,
+    stop: threading.Event,
+    health: Health,
+    *,
+    service: str,
+    group_id: str,
+    topics: Sequence[str],
+    handler: Handler,
+    configure: Callable[[psycopg.Connection], None],
+) -> None:
+    """One group member of `service` on `topics` until `stop`: the consumer, pool and loop."""
+    consumer = make_consumer(
+        settings.kafka,
+        group_id,
+        max_poll_interval_ms=settings.consumer.max_poll_interval_ms,
+        session_timeout_ms=settings.consumer.session_timeout_ms,
+    )
+    with make_pool(settings.postgres, service, configure=configure) as pool:
+        options = LoopOptions(
+            group_id=group_id,
+            service=service,
+            batch_size=settings.consumer.batch_size,
+            poll_timeout_s=settings.consumer.poll_timeout_s,
+            db_retry_s=settings.consumer.db_retry_s,
+            failpoint=settings.consumer.failpoint,
+            stall_s=settings.consumer.failpoint_stall_s,
+        )
+        ExactlyOnceLoop(consumer, pool, topics, handler, options, health).run(stop)
 
 
 def _rejected(message: Message, reason: str) -> Rejected:

@@ -26,6 +26,22 @@ class Topics:
         return f"{self.prefix}market.bars"
 
     @property
+    def market_actions(self) -> str:
+        return f"{self.prefix}market.actions"
+
+    @property
+    def market_instruments(self) -> str:
+        return f"{self.prefix}market.instruments"
+
+    @property
+    def news_articles(self) -> str:
+        return f"{self.prefix}news.articles"
+
+    @property
+    def macro_observations(self) -> str:
+        return f"{self.prefix}macro.observations"
+
+    @property
     def deadletter(self) -> str:
         return f"{self.prefix}pipeline.deadletter"
 
@@ -33,6 +49,10 @@ class Topics:
         """Each topic this pipeline creates, with its partition count."""
         return {
             self.market_bars: settings.partitions_market_bars,
+            self.market_actions: settings.partitions_market_actions,
+            self.market_instruments: settings.partitions_market_instruments,
+            self.news_articles: settings.partitions_news_articles,
+            self.macro_observations: settings.partitions_macro_observations,
             self.deadletter: settings.partitions_deadletter,
         }
 

@@ -15,11 +15,21 @@ UPSERT_CONFLICTS = Counter(
     "Rows already present when written: a redelivery the offsets should have prevented",
     ["table"],
 )
+BARS_SKIPPED = Counter(
+    "pipeline_bars_skipped",
+    "Bars the analytics consumer did not feed to a series' state (duplicate or late)",
+    ["reason"],
+)
 BAR_REVISIONS = Counter("pipeline_bar_revisions", "Later versions of a stored bar that differ")
 FENCED_BATCHES = Counter(
     "pipeline_fenced_batches", "Batches dropped because another consumer owns the partition now"
 )
 HEALTHY = Gauge("pipeline_healthy", "1 when /healthz is green")
+API_DISABLED = Gauge(
+    "pipeline_api_disabled",
+    "1 while an API is not called (no key in live mode, key refused)",
+    ["api"],
+)
 COMMIT_LATENCY = Histogram(
     "pipeline_commit_latency_seconds",
     "Kafka message CreateTime to the return of the COMMIT that stored it",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import TypeVar
 
 import msgspec
@@ -46,6 +46,81 @@ class DeadLetter(
     created_at: datetime
 
 
+class CorporateAction(
+    msgspec.Struct, frozen=True, tag_field="schema", tag="market.action/1", kw_only=True
+):
+    """One split (`ratio` new shares per old share) or dividend (`amount` per share)."""
+
+    event_id: str
+    source: str
+    symbol: str
+    ts: datetime
+    kind: str  # "split" | "dividend"
+    ratio: float | None = None
+    amount: float | None = None
+
+
+class Instrument(
+    msgspec.Struct, frozen=True, tag_field="schema", tag="market.instrument/1", kw_only=True
+):
+    """A daily metadata snapshot of one symbol; a field no provider gives is None."""
+
+    event_id: str
+    source: str
+    symbol: str
+    as_of: datetime
+    name: str | None = None
+    exchange: str | None = None
+    currency: str | None = None
+    sector: str | None = None
+    industry: str | None = None
+    market_cap: float | None = None
+    pe_ratio: float | None = None
+    dividend_yield: float | None = None
+    high_52w: float | None = None
+    low_52w: float | None = None
+
+
+class Article(msgspec.Struct, frozen=True, tag_field="schema", tag="news.article/1", kw_only=True):
+    """One news article for one symbol (`_general` for market news); `id` identifies it."""
+
+    event_id: str
+    source: str
+    symbol: str
+    id: str
+    published_at: datetime
+    headline: str
+    summary: str | None
+    publisher: str | None
+    url: str | None
+    category: str | None
+    sentiment: float
+
+
+class MacroSeries(msgspec.Struct, frozen=True, kw_only=True):
+    """A FRED series' metadata, carried inside each observation message."""
+
+    title: str | None = None
+    units: str | None = None
+    frequency: str | None = None
+    seasonal_adjustment: str | None = None
+    last_updated: datetime | None = None
+
+
+class MacroObservation(
+    msgspec.Struct, frozen=True, tag_field="schema", tag="macro.observation/1", kw_only=True
+):
+    """One vintage of one observation; `value` None is FRED's "." (missing, never dropped)."""
+
+    event_id: str
+    source: str
+    series_id: str
+    obs_date: date
+    realtime_start: date
+    value: float | None
+    series: MacroSeries | None = None
+
+
 M = TypeVar("M", bound=msgspec.Struct)
 
 
@@ -55,7 +130,14 @@ class _SchemaTag(msgspec.Struct):
     schema: str
 
 
-KNOWN_VERSIONS: dict[str, int] = {"market.bar": 1, "pipeline.deadletter": 1}
+KNOWN_VERSIONS: dict[str, int] = {
+    "market.bar": 1,
+    "market.action": 1,
+    "market.instrument": 1,
+    "news.article": 1,
+    "macro.observation": 1,
+    "pipeline.deadletter": 1,
+}
 
 _encoder = msgspec.json.Encoder()
 _tag_decoder = msgspec.json.Decoder(_SchemaTag)
@@ -83,8 +165,9 @@ def decode(raw: bytes | None, model: type[M]) -> M:
     except msgspec.DecodeError as exc:
         _raise_if_newer(raw)
         raise SchemaError(f"not a valid {model.__struct_config__.tag}: {exc}", raw=raw) from None
-    if isinstance(message, Bar) and message.ts.tzinfo is None:
-        raise SchemaError("bar timestamp has no time zone", raw=raw)
+    stamp = getattr(message, "ts", None) or getattr(message, "published_at", None)
+    if isinstance(stamp, datetime) and stamp.tzinfo is None:
+        raise SchemaError("timestamp has no time zone", raw=raw)
     return message
 
 

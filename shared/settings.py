@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from shared.errors import SettingsError
@@ -47,6 +54,10 @@ class KafkaSettings(BaseSettings):
     # Fixed when a topic is created: symbol -> partition must not move under running state.
     partitions_market_bars: int = Field(12, ge=1)
     partitions_deadletter: int = Field(1, ge=1)
+    partitions_market_actions: int = Field(12, ge=1)
+    partitions_market_instruments: int = Field(3, ge=1)
+    partitions_news_articles: int = Field(3, ge=1)
+    partitions_macro_observations: int = Field(1, ge=1)
     replication_factor: int = Field(1, ge=1)
     retention_ms: int = Field(7 * 24 * 3600 * 1000, ge=-1)
     # How long the setup step and the services wait for the broker before giving up.
@@ -169,12 +180,70 @@ class MarketSettings(BaseSettings):
         return list(dict.fromkeys(symbol.upper() for symbol in value))
 
 
+class ApiSettings(BaseSettings):
+    """API keys: secrets, never logged; live mode without one idles instead of fabricating."""
+
+    model_config = _config("")
+
+    finnhub_api_key: SecretStr | None = None
+    fred_api_key: SecretStr | None = None
+    # One limiter per API per process, below the providers' limits (Finnhub 60/min, FRED 120/min).
+    finnhub_requests_per_minute: int = Field(55, ge=1)
+    fred_requests_per_minute: int = Field(110, ge=1)
+
+    @field_validator("finnhub_api_key", "fred_api_key", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: Any) -> Any:
+        return None if value == "" else value
+
+
+class NewsSettings(BaseSettings):
+    """What producer.news polls and how fast."""
+
+    model_config = _config("NEWS_")
+
+    symbols: Annotated[list[str], NoDecode] = ["AAPL", "MSFT", "NVDA", "SPY"]
+    general: bool = True
+    general_category: str = "general"
+    # Finnhub's window is in dates and its lists are only mostly sorted: re-ask this overlap.
+    overlap_days: int = Field(1, ge=1)
+    history_days: int = Field(7, ge=1)
+    poll_interval_s: float = Field(300.0, gt=0)
+    # replay: the window ends here instead of today (recordings are dated)
+    until: str | None = None
+
+    _split_symbols = field_validator("symbols", mode="before")(_split_csv)
+
+
+class MacroSettings(BaseSettings):
+    """Which FRED series producer.macro polls and how often."""
+
+    model_config = _config("MACRO_")
+
+    series: Annotated[list[str], NoDecode] = [
+        "DGS10",
+        "DGS2",
+        "T10Y2Y",
+        "FEDFUNDS",
+        "UNRATE",
+        "CPIAUCSL",
+        "GDP",
+    ]
+    poll_interval_s: float = Field(3600.0, gt=0)
+    # After the first load only observations this recent are asked for.
+    recent_days: int = Field(400, ge=1)
+    page_limit: int = Field(100_000, ge=1, le=100_000)
+
+    _split_series = field_validator("series", mode="before")(_split_csv)
+
+
 class ConsumerSettings(BaseSettings):
     """Batch consumption knobs shared by the consumers."""
 
     model_config = _config("CONSUMER_")
 
     group_storage: str = "storage"
+    group_analytics: str = "analytics"
     batch_size: int = Field(5000, ge=1)
     poll_timeout_s: float = Field(0.5, gt=0, le=1.0)
     max_poll_interval_ms: int = Field(300_000, ge=1000)
@@ -185,6 +254,34 @@ class ConsumerSettings(BaseSettings):
     # transaction, or stall once there for CONSUMER_FAILPOINT_STALL_S (to be fenced).
     failpoint: Literal["", "after_copy", "after_commit", "stall_after_copy"] = ""
     failpoint_stall_s: float = Field(0.0, ge=0)
+
+
+class AnalyticsSettings(BaseSettings):
+    """Indicator periods of the analytics consumer (a change is a new params_id)."""
+
+    model_config = _config("ANALYTICS_")
+
+    sma_fast: int = Field(20, ge=1)
+    sma_slow: int = Field(50, ge=1)
+    ema_fast: int = Field(12, ge=1)
+    ema_slow: int = Field(26, ge=1)
+    rsi: int = Field(14, ge=1)
+    macd_fast: int = Field(12, ge=1)
+    macd_slow: int = Field(26, ge=2)
+    macd_signal: int = Field(9, ge=1)
+    bb_period: int = Field(20, ge=1)
+    bb_k: float = Field(2.0, gt=0)
+    volatility: int = Field(20, ge=2)
+    # The exchange calendar that turns a bar interval into bars per year (volatility).
+    exchange: str = "XNYS"
+
+    @field_validator("macd_slow")
+    @classmethod
+    def _slow_above_fast(cls, slow: int, info: ValidationInfo) -> int:
+        fast = info.data.get("macd_fast")
+        if fast is not None and slow <= fast:
+            raise ValueError(f"must be above ANALYTICS_MACD_FAST ({fast}), got {slow}")
+        return slow
 
 
 class HealthSettings(BaseSettings):
@@ -219,6 +316,10 @@ class Settings:
     consumer: ConsumerSettings
     health: HealthSettings
     stack: StackSettings
+    api: ApiSettings = field(default_factory=ApiSettings)
+    news: NewsSettings = field(default_factory=NewsSettings)
+    macro: MacroSettings = field(default_factory=MacroSettings)
+    analytics: AnalyticsSettings = field(default_factory=AnalyticsSettings)
 
 
 _ENV_NAMES = {
@@ -229,6 +330,10 @@ _ENV_NAMES = {
     ConsumerSettings: "CONSUMER_",
     HealthSettings: "HEALTH_",
     StackSettings: "",
+    ApiSettings: "",
+    NewsSettings: "NEWS_",
+    MacroSettings: "MACRO_",
+    AnalyticsSettings: "ANALYTICS_",
 }
 
 
@@ -260,6 +365,10 @@ def load_settings() -> Settings:
         consumer=build(ConsumerSettings),
         health=build(HealthSettings),
         stack=build(StackSettings),
+        api=build(ApiSettings),
+        news=build(NewsSettings),
+        macro=build(MacroSettings),
+        analytics=build(AnalyticsSettings),
     )
 
 

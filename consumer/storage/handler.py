@@ -3,44 +3,77 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import psycopg
 from confluent_kafka import Message
 
+from consumer.storage import reference_repository as reference
 from consumer.storage.repository import write_bars, write_forwarded_dead_letters
 from shared.consumer_handler import Handler, Record
+from shared.errors import ValidationError
 from shared.kafka import Topics
 from shared.metrics import BAR_REVISIONS, ROWS_WRITTEN, UPSERT_CONFLICTS
-from shared.schemas import Bar, DeadLetter, decode
+from shared.schemas import (
+    Article,
+    Bar,
+    CorporateAction,
+    DeadLetter,
+    Instrument,
+    MacroObservation,
+    decode,
+)
 from shared.validation import validate_bar
 
 
 class StorageHandler(Handler):
-    """Bars into price_bars (first version wins), producers' dead letters into dead_letters."""
+    """Every topic into its tables: bars first-version-wins, news, macro vintages, actions."""
 
     def __init__(self, topics: Topics) -> None:
         self._topics = topics
+        self._models: dict[str, type[Any]] = {
+            topics.market_bars: Bar,
+            topics.market_actions: CorporateAction,
+            topics.market_instruments: Instrument,
+            topics.news_articles: Article,
+            topics.macro_observations: MacroObservation,
+            topics.deadletter: DeadLetter,
+        }
 
     @property
     def subscriptions(self) -> list[str]:
-        return [self._topics.market_bars, self._topics.deadletter]
+        return list(self._models)
 
-    def decode(self, message: Message) -> Bar | DeadLetter:
-        if message.topic() == self._topics.deadletter:
-            return decode(message.value(), DeadLetter)
-        bar = decode(message.value(), Bar)
-        validate_bar(bar)
-        return bar
+    def decode(self, message: Message) -> Any:
+        value = decode(message.value(), self._models[message.topic()])
+        if isinstance(value, Bar):
+            validate_bar(value)
+        elif isinstance(value, Article) and not -1.0 <= value.sentiment <= 1.0:
+            raise ValidationError(f"sentiment {value.sentiment} outside [-1, 1]")
+        elif isinstance(value, CorporateAction) and value.kind not in ("split", "dividend"):
+            raise ValidationError(f"unknown corporate action kind {value.kind!r}")
+        return value
 
     def write(self, conn: psycopg.Connection, records: Sequence[Record]) -> None:
-        bars = [r for r in records if r.topic == self._topics.market_bars]
-        letters = [r for r in records if r.topic == self._topics.deadletter]
-        if bars:
+        by_topic: dict[str, list[Record]] = {}
+        for record in records:
+            by_topic.setdefault(record.topic, []).append(record)
+        topics = self._topics
+        if bars := by_topic.get(topics.market_bars):
             result = write_bars(conn, bars)
             # Counted before COMMIT: a rolled-back batch is counted again when redone, which
             # over-reports rows written but never hides a conflict.
             ROWS_WRITTEN.labels("price_bars").inc(result.inserted)
             BAR_REVISIONS.inc(result.revisions)
             UPSERT_CONFLICTS.labels("price_bars").inc(result.conflicts)
-        if letters:
+        # Actions before anything reads price_bars_adjusted in the same batch's transaction.
+        if actions := by_topic.get(topics.market_actions):
+            ROWS_WRITTEN.labels("corporate_actions").inc(reference.write_actions(conn, actions))
+        if snapshots := by_topic.get(topics.market_instruments):
+            ROWS_WRITTEN.labels("instruments").inc(reference.write_instruments(conn, snapshots))
+        if articles := by_topic.get(topics.news_articles):
+            ROWS_WRITTEN.labels("news_articles").inc(reference.write_articles(conn, articles))
+        if vintages := by_topic.get(topics.macro_observations):
+            ROWS_WRITTEN.labels("macro_observations").inc(reference.write_macro(conn, vintages))
+        if letters := by_topic.get(topics.deadletter):
             ROWS_WRITTEN.labels("dead_letters").inc(write_forwarded_dead_letters(conn, letters))

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import psycopg
 
+from consumer.storage.reference_repository import prepare_connection as reference_staging
 from shared.consumer_handler import Record
 from shared.loop_store import insert_dead_letters
 from shared.schemas import Bar, DeadLetter
@@ -100,6 +101,7 @@ class BarWriteResult:
 def prepare_connection(conn: psycopg.Connection) -> None:
     """Pool `configure` hook: give each new connection its staging table."""
     conn.execute(CREATE_STAGING)
+    reference_staging(conn)
     conn.commit()
 
 

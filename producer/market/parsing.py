@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 import math
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pandas as pd
@@ -16,7 +17,7 @@ from producer.yahoo_client import ChartFetch
 from producer.yahoo_intervals import DAILY, INTERVAL_STEP
 from shared.calendar import ExchangeCalendar
 from shared.errors import ValidationError
-from shared.schemas import Bar, DeadLetter, event_id
+from shared.schemas import Bar, CorporateAction, DeadLetter, event_id
 from shared.validation import validate_bar
 
 SERVICE = "producer.market"
@@ -37,33 +38,49 @@ class ParsedChart:
     bars: list[Bar] = field(default_factory=list)
     dropped: Counter[str] = field(default_factory=Counter)
     dead_letters: list[DeadLetter] = field(default_factory=list)
+    actions: list[CorporateAction] = field(default_factory=list)
 
 
-def split_basis(fetch: ChartFetch) -> float:
-    """The cumulative split factor the fetched prices are expressed in.
+def fetched_splits(fetch: ChartFetch) -> dict[date, float]:
+    """Split ratios (new shares per old) in the fetched chart's events, by their UTC date.
 
-    Rule: the product of numerator/denominator of every split in the fetched chart's events
-    dated at or before the fetch. Yahoo returns the events inside the requested window only, so
-    a split after the window (NVDA's 10:1 of 2024 for a 2021 window) is not seen here; a later
-    issue refines this with the corporate actions. Without the raw chart, yfinance's
-    "Stock Splits" column (the same ratios, on the bars' dates) is used.
+    Yahoo returns the events inside the requested window only. Without the raw chart,
+    yfinance's "Stock Splits" column (the same ratios, on the bars' dates) is used. Keyed by
+    date, since the event's time and the bar's differ for the same split.
     """
-    basis = 1.0
+    splits: dict[date, float] = {}
     if fetch.chart is not None:
-        splits = (fetch.chart.get("events") or {}).get("splits") or {}
-        for split in splits.values():
+        for split in ((fetch.chart.get("events") or {}).get("splits") or {}).values():
             when, numerator, denominator = (
                 split.get(k) for k in ("date", "numerator", "denominator")
             )
             if not all(isinstance(v, int | float) for v in (when, numerator, denominator)):
                 raise ValueError(f"unreadable split event {split!r}")
-            if denominator and datetime.fromtimestamp(when, UTC) <= fetch.fetched_at:
-                basis *= numerator / denominator
-        return basis
+            if denominator:
+                splits[datetime.fromtimestamp(when, UTC).date()] = numerator / denominator
+        return splits
     if "Stock Splits" in fetch.frame.columns:
         for stamp, ratio in fetch.frame["Stock Splits"].items():
-            if ratio and pd.Timestamp(stamp).to_pydatetime() <= fetch.fetched_at:
-                basis *= float(ratio)
+            if ratio:
+                splits[pd.Timestamp(stamp).tz_convert(UTC).date()] = float(ratio)
+    return splits
+
+
+def split_basis(fetch: ChartFetch, known_splits: Mapping[date, float]) -> float:
+    """The cumulative split factor the fetched prices are expressed in.
+
+    Rule: the product, in date order, of every split dated at or before the fetch that is
+    known — the ones in this chart's events plus `known_splits` (those seen before, kept in
+    corporate_actions). A window after a split therefore keeps the basis the split set, so
+    one series never changes basis without a split; price_bars_adjusted divides by the
+    product of the same stored splits.
+    """
+    splits = {**known_splits, **fetched_splits(fetch)}
+    fetch_day = fetch.fetched_at.astimezone(UTC).date()
+    basis = 1.0
+    for day in sorted(splits):
+        if day <= fetch_day:
+            basis *= splits[day]
     return basis
 
 
@@ -95,6 +112,7 @@ def parse_chart(
     source: str,
     include_prepost: bool,
     settle_delay: timedelta,
+    known_splits: Mapping[date, float] | None = None,
 ) -> ParsedChart:
     """Closed bars of `fetch`; every point Yahoo sent is published, dropped or dead-lettered.
 
@@ -109,7 +127,7 @@ def parse_chart(
     raw = _raw_points(fetch.chart, keys)
     parsed.dropped[OUTSIDE_WINDOW] += sum(not keys.in_window(key) for key, _ in raw)
     raw_points = dict(raw)
-    basis = split_basis(fetch)
+    basis = split_basis(fetch, known_splits or {})
     frame_keys: set[datetime] = set()
     for stamp, row in fetch.frame.iterrows():
         key = keys.of(pd.Timestamp(stamp).to_pydatetime())

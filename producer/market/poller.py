@@ -6,14 +6,18 @@ import logging
 import threading
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
+import msgspec
 import psycopg
 from confluent_kafka import Producer
 from psycopg_pool import ConnectionPool
 
+from producer.api_errors import ApiAuthError
 from producer.data_source import build_session
-from producer.market.parsing import SERVICE, ParsedChart, parse_chart
+from producer.finnhub_api import build_finnhub
+from producer.market.parsing import SERVICE, ParsedChart, fetched_splits, parse_chart
+from producer.market.reference import InstrumentSource, parse_actions
 from producer.market.windows import Window, live_windows, replay_windows
 from producer.poll_loop import RateLimiter, call_with_retry
 from producer.publisher import KafkaPublisher
@@ -31,6 +35,17 @@ from shared.settings import DataSource, Settings
 
 logger = logging.getLogger(__name__)
 
+INSTRUMENT_FIELDS = (
+    "name",
+    "exchange",
+    "currency",
+    "industry",
+    "market_cap",
+    "pe_ratio",
+    "high_52w",
+    "low_52w",
+)
+
 
 @dataclass
 class PollReport:
@@ -43,6 +58,7 @@ class PollReport:
     unknown_symbols: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
     undelivered: int = 0
+    actions: int = 0
 
     def add(self, parsed: ParsedChart) -> None:
         self.dropped.update(parsed.dropped)
@@ -68,13 +84,22 @@ class MarketPoller:
         self.index: ReplayIndex | None = None
         if self.replay and settings.source.replay_dir is not None:
             self.index = ReplayIndex.scan(settings.source.replay_dir)
+        session = build_session(settings.source, self.index)
         self.client = YahooClient(
-            build_session(settings.source, self.index),
+            session,
             str(self.calendar.tz),
             timeout_s=settings.source.http_timeout_s,
             prepost=self.market.include_prepost,
         )
         self.limiter = RateLimiter(self.market.requests_per_minute)
+        finnhub, self.finnhub_gate = build_finnhub(settings, stop, health, self.index)
+        self.instruments = InstrumentSource(
+            session,
+            finnhub,
+            self.finnhub_gate,
+            source=self.source,
+            timeout_s=settings.source.http_timeout_s,
+        )
         self.topics = topics_for(settings.kafka)
         self.producer = producer
         self.store = WatermarkStore(pool, SERVICE)
@@ -86,6 +111,10 @@ class MarketPoller:
         self._unstored: dict[str, Confirmed] = {}
         self._unknown: set[str] = set()
         self._unrecorded: set[str] = set()
+        self._pool = pool
+        # Every split seen for a symbol (corporate_actions, then each fetch's events): a window
+        # without the split must keep the basis the split set (see parsing.split_basis).
+        self._splits: dict[str, dict[date, float]] | None = None
 
     def key(self, symbol: str) -> str:
         """The producer_state key of one series."""
@@ -98,6 +127,10 @@ class MarketPoller:
         if watermarks is None:
             # Without watermarks everything would be sent again: wait for Postgres.
             report.failed["producer_state"] = "cannot read watermarks"
+            return report
+        if not self._load_splits():
+            # Without the known splits a bar could be published on the wrong basis.
+            report.failed["corporate_actions"] = "cannot read known splits"
             return report
         tracker = DeliveryTracker()
         with KafkaPublisher(self.producer) as publisher:
@@ -157,6 +190,7 @@ class MarketPoller:
                     )
                     report.published += 1
                     floor = bar.ts  # overlapping windows of one poll never send a bar twice
+                self._publish_actions(parsed, watermarks.get(key), publisher, report)
         except UnknownSymbolError as exc:
             self._unknown.add(symbol)
             report.unknown_symbols.append(symbol)
@@ -170,6 +204,56 @@ class MarketPoller:
             self.health.red(health_key, f"Yahoo: {exc}")
             return
         self.health.green(health_key)
+        self._publish_instrument(symbol, watermarks, publisher, tracker)
+
+    def _publish_actions(
+        self,
+        parsed: ParsedChart,
+        watermark: datetime | None,
+        publisher: KafkaPublisher,
+        report: PollReport,
+    ) -> None:
+        """Splits and dividends of the fetched window, except those of days already sent."""
+        for action in parsed.actions:
+            if watermark is not None and action.ts.date() <= watermark.date():
+                continue
+            publisher.publish(self.topics.market_actions, action.symbol.encode(), encode(action))
+            report.actions += 1
+
+    def _publish_instrument(
+        self,
+        symbol: str,
+        watermarks: dict[str, datetime],
+        publisher: KafkaPublisher,
+        tracker: DeliveryTracker,
+    ) -> None:
+        """Once a day per symbol: the metadata snapshot (its watermark is the snapshot time)."""
+        key = f"{symbol}|instrument"
+        now = datetime.now(UTC)
+        if key in watermarks and watermarks[key].date() >= now.date():
+            return
+        try:
+            snapshot = call_with_retry(
+                lambda: self.instruments.snapshot(symbol, now),
+                limiter=self.limiter,
+                stop=self.stop,
+                what=f"{symbol} instrument metadata",
+            )
+        except ApiAuthError as exc:
+            self.finnhub_gate.close(f"Finnhub refused the API key, not calling it again: {exc}")
+            return
+        except SourceError as exc:
+            logger.warning("%s: no instrument metadata this poll (%s)", symbol, exc)
+            return
+        fields = msgspec.structs.asdict(snapshot)
+        if all(fields[name] is None for name in INSTRUMENT_FIELDS):
+            return  # nobody knows this symbol: no row rather than an invented one
+        publisher.publish(
+            self.topics.market_instruments,
+            symbol.encode(),
+            encode(snapshot),
+            tracker.callback(key, now, snapshot.event_id),
+        )
 
     def _windows(self, symbol: str, watermark: datetime | None) -> list[Window]:
         interval = self.market.interval
@@ -202,15 +286,38 @@ class MarketPoller:
             what=f"{symbol} {self.market.interval} chart",
         )
         try:
-            return parse_chart(
+            known = self._splits.setdefault(symbol, {}) if self._splits is not None else {}
+            parsed = parse_chart(
                 fetch,
                 self.calendar,
                 source=self.source,
                 include_prepost=self.market.include_prepost,
                 settle_delay=self.settle_delay,
+                known_splits=known,
             )
+            known.update(fetched_splits(fetch))
+            parsed.actions = parse_actions(fetch, self.source)
+            return parsed
         except ValueError as exc:  # e.g. bars outside the exchange calendar's years
             raise SourceError(f"{symbol}: cannot parse the chart: {exc}") from exc
+
+    def _load_splits(self) -> bool:
+        if self._splits is None:
+            try:
+                with self._pool.connection() as conn:
+                    rows = conn.execute(
+                        "SELECT symbol, ts, ratio FROM corporate_actions"
+                        " WHERE kind = 'split' AND ratio > 0 AND symbol = ANY(%s)",
+                        (list(self.market.symbols),),
+                    ).fetchall()
+            except psycopg.Error as exc:  # Postgres unreachable: retried next poll
+                self.health.red("corporate_actions", f"cannot read known splits: {exc}")
+                return False
+            self._splits = {}
+            for symbol, ts, ratio in rows:
+                self._splits.setdefault(symbol, {})[ts.astimezone(UTC).date()] = ratio
+            self.health.green("corporate_actions")
+        return True
 
     def _load_watermarks(self) -> dict[str, datetime] | None:
         if self._watermarks is None:

@@ -8,14 +8,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from producer.replay.finnhub_files import read_finnhub
 from producer.replay.fred_files import assign_series, read_fred
 from producer.replay.recorded import Reader, RecordedFile
 from producer.replay.yahoo_files import read_chart
+from producer.replay.yahoo_quote_files import read_quote
 
 logger = logging.getLogger(__name__)
 
-# Each reader recognises one provider's bodies. Finnhub is not replayed yet: its reader goes here.
-READERS: tuple[Reader, ...] = (read_chart, read_fred)
+# Each reader recognises one provider's bodies.
+READERS: tuple[Reader, ...] = (read_chart, read_quote, read_fred, read_finnhub)
 
 
 @dataclass(frozen=True)

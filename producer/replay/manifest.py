@@ -8,9 +8,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
+from producer.replay.finnhub_files import FINNHUB_HOSTS, GENERAL_NEWS
 from producer.replay.fred_files import OBSERVATIONS, SERIES
 from producer.replay.index import ReplayIndex
 from producer.replay.recorded import RecordedFile
+from producer.replay.yahoo_quote_files import QUOTE_PATH, quotes_symbol
 from producer.yahoo_intervals import DAILY, INTERVAL_STEP
 
 logger = logging.getLogger(__name__)
@@ -22,7 +24,16 @@ CRUMB_PATH = "/v1/test/getcrumb"
 CHART_PATH = "/v8/finance/chart/"
 FRED_HOST = "api.stlouisfed.org"
 # Query keys worth showing in a log line; anything else (api_key, token, crumb) is never logged.
-LOGGED_QUERY_KEYS = ("symbol", "symbols", "interval", "period1", "period2", "range", "series_id")
+LOGGED_QUERY_KEYS = (
+    "symbol",
+    "symbols",
+    "interval",
+    "period1",
+    "period2",
+    "range",
+    "series_id",
+    "category",
+)
 
 
 @dataclass(frozen=True)
@@ -54,6 +65,8 @@ class Manifest:
       full-year AAPL 2020 file answers for its own year although the later-recorded split file
       overlaps it, and the split file answers for its own, narrower window.
     - with `range` (no period): the newest file recorded for that same range (meta.range).
+    Yahoo quotes match on the (first) requested symbol, newest recording first.
+    Finnhub company news and profiles match on `symbol`, general news on its endpoint.
     FRED requests match on endpoint and `series_id` (observations also on `offset`), newest
     `realtime_start` first.
     """
@@ -74,8 +87,14 @@ class Manifest:
         found: RecordedFile | None = None
         if method == "GET" and host in YAHOO_DATA_HOSTS and path.startswith(CHART_PATH):
             found = self._chart(path.removeprefix(CHART_PATH).upper(), query)
+        elif method == "GET" and host in YAHOO_DATA_HOSTS and path == QUOTE_PATH:
+            symbol = query.get("symbols", "").split(",")[0]
+            found = _newest([f for f in self.index.files if quotes_symbol(f, symbol)])
         elif method == "GET" and host == FRED_HOST:
             found = self._fred(path.removeprefix("/fred/"), query)
+        elif method == "GET" and host in FINNHUB_HOSTS:
+            # finnhub-python sends "/api/v1//company-news" (its paths start with "/").
+            found = self._finnhub(path.removeprefix("/api/v1").strip("/"), query)
         if found is not None:
             return Answer(found.status, found.path.read_bytes(), source=found.path)
         logger.warning("replay: no recorded response for %s; answering 404", describe(method, url))
@@ -119,6 +138,20 @@ class Manifest:
                 and f.endpoint == endpoint
                 and f.key == query["series_id"]
                 and (endpoint == SERIES or f.offset == offset)
+            ]
+        )
+
+    def _finnhub(self, endpoint: str, query: dict[str, str]) -> RecordedFile | None:
+        # Company news and profiles match on the symbol only (the newest recording answers any
+        # date window: a recording is one past window); general news on the endpoint.
+        symbol = query.get("symbol", "").upper() or None
+        return _newest(
+            [
+                f
+                for f in self.index.files
+                if f.provider == "finnhub"
+                and f.endpoint == endpoint
+                and (endpoint == GENERAL_NEWS or f.key == symbol)
             ]
         )
 

@@ -116,3 +116,26 @@ class ServiceProcess:
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+def assert_refused_key_idles(
+    module: str,
+    env: dict[str, str],
+    log_dir: Path,
+    refused: Path,
+    message: str,
+    **extra_env: str,
+) -> None:
+    """A producer whose API refuses the key (an injected 401 queued three times in `refused`)
+    asks once, says `message` once in its log and in red health, and stays up."""
+    service = ServiceProcess(module, env, log_dir, **extra_env).start()
+    try:
+        wait_for(lambda: service.healthz()[0] == 503, 30, "red health")
+        time.sleep(2)  # several poll intervals
+        status, body = service.healthz()
+        assert service.running and status == 503
+        assert message in json.dumps(body)
+        assert len(json.loads(refused.read_text())["responses"]) == 2
+        assert service.log().count(message) == 1
+    finally:
+        assert service.stop() == 0

@@ -1,4 +1,4 @@
-"""start_pipeline.py on the real stack in replay mode: bars reach price_bars, SIGTERM stops all."""
+"""start_pipeline.py on the real stack in replay mode: every table fills, SIGTERM stops all."""
 
 from __future__ import annotations
 
@@ -10,8 +10,19 @@ from pathlib import Path
 import psycopg
 
 from shared.settings import PostgresSettings
+from start_pipeline import SERVICES
 from tests.conftest import REPO_ROOT
 from tests.integration.processes import free_port_range, wait_for
+
+# Every table a replayed pipeline fills from the recorded responses.
+COUNT_ROWS = {
+    "price_bars": "SELECT count(*) FROM price_bars",
+    "news_articles": "SELECT count(*) FROM news_articles",
+    "macro_observations": "SELECT count(*) FROM macro_observations",
+    "instruments": "SELECT count(*) FROM instruments",
+    "corporate_actions": "SELECT count(*) FROM corporate_actions",
+    "indicators": "SELECT count(*) FROM indicators",
+}
 
 
 def test_start_pipeline_replays_bars_into_postgres_and_stops_cleanly(
@@ -38,16 +49,19 @@ def test_start_pipeline_replays_bars_into_postgres_and_stops_cleanly(
             stderr=subprocess.STDOUT,
         )
 
-    def bars_stored() -> int:
+    def empty_tables() -> list[str]:
         with psycopg.connect(pg_settings.conninfo()) as conn:
-            return conn.execute("SELECT count(*) FROM price_bars").fetchone()[0]
+            return [
+                table for table in COUNT_ROWS if conn.execute(COUNT_ROWS[table]).fetchone() == (0,)
+            ]
 
     try:
-        wait_for(lambda: bars_stored() > 0, 120, "bars in price_bars within two minutes")
+        wait_for(lambda: not empty_tables(), 120, "rows in every table within two minutes")
         wait_for(lambda: "status |" in log_path.read_text(), 30, "a status line")
     finally:
         supervisor.send_signal(signal.SIGTERM)
         code = supervisor.wait(60)
     output = log_path.read_text()
     assert code == 0, output
-    assert "producer.market" in output and "consumer.storage" in output
+    for service in SERVICES:
+        assert service in output

@@ -117,6 +117,25 @@ def test_last_daily_bar_stamped_at_regular_market_time(
     assert {b.split_basis for b in bars} == {1.0}  # no split inside this window
 
 
+def test_a_window_after_a_known_split_keeps_the_basis_the_split_set(
+    client: YahooClient, yahoo_dir: Path
+) -> None:
+    rows = raw_rows(raw_result(yahoo_dir / "chart_AAPL_1d_6mo_2025-04-30_2025-10-29.json"))
+    fetch = client.fetch("AAPL", "1d", rows[0]["stamp"], rows[-1]["stamp"] + timedelta(seconds=1))
+    # 2020's 4:1 and 2014's 7:1 are known (from corporate_actions); one dated after the fetch
+    # is not counted yet.
+    known = {date(2020, 8, 31): 4.0, date(2014, 6, 9): 7.0, date(2099, 1, 2): 2.0}
+    bars = parse_chart(
+        fetch,
+        get_calendar("XNYS"),
+        source="replay",
+        include_prepost=False,
+        settle_delay=SETTLE,
+        known_splits=known,
+    ).bars
+    assert bars and {b.split_basis for b in bars} == {28.0}
+
+
 def test_intraday_trailing_point_and_null_row_are_dropped_and_counted(
     client: YahooClient, yahoo_dir: Path
 ) -> None:

@@ -8,7 +8,18 @@ import msgspec
 import pytest
 
 from shared.errors import SchemaError, UpgradeNeededError
-from shared.schemas import KNOWN_VERSIONS, Bar, DeadLetter, decode, encode, event_id
+from shared.schemas import (
+    KNOWN_VERSIONS,
+    Article,
+    Bar,
+    CorporateAction,
+    DeadLetter,
+    Instrument,
+    MacroObservation,
+    decode,
+    encode,
+    event_id,
+)
 
 TS = datetime(2024, 10, 2, 13, 30, tzinfo=UTC)
 
@@ -50,7 +61,8 @@ def test_dead_letter_round_trip() -> None:
 
 
 def test_every_known_version_has_a_model() -> None:
-    tags = {Bar.__struct_config__.tag, DeadLetter.__struct_config__.tag}
+    models = (Bar, DeadLetter, CorporateAction, Instrument, Article, MacroObservation)
+    tags = {model.__struct_config__.tag for model in models}
     assert tags == {f"{name}/{version}" for name, version in KNOWN_VERSIONS.items()}
 
 

@@ -100,3 +100,14 @@ def test_env_example_documents_every_setting() -> None:
         if (prefix + name).upper() not in documented
     ]
     assert missing == []
+
+
+def test_macd_slow_must_be_above_fast(monkeypatch: pytest.MonkeyPatch) -> None:
+    from shared.settings import AnalyticsSettings
+
+    monkeypatch.setenv("ANALYTICS_MACD_FAST", "26")
+    with pytest.raises(SettingsError) as caught:
+        build(AnalyticsSettings)
+    assert str(caught.value) == (
+        "invalid setting ANALYTICS_MACD_SLOW: must be above ANALYTICS_MACD_FAST (26), got 26"
+    )

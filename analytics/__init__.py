@@ -1,0 +1,1 @@
+"""Analytics service: streaming indicators, alerts and forecasts on market bars."""

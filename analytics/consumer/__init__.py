@@ -1,0 +1,1 @@
+"""The analytics consumer: streaming indicators per series, exactly once."""

@@ -1,0 +1,16 @@
+"""`python -m analytics.consumer`: streaming indicators from market.bars into PostgreSQL."""
+
+from __future__ import annotations
+
+import sys
+
+from analytics.consumer.service import SERVICE, run
+from shared.service import run_service
+
+
+def main() -> int:
+    return run_service(SERVICE, run)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

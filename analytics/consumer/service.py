@@ -1,0 +1,44 @@
+"""Wires the analytics consumer: settings → its own consumer group → exactly-once loop."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import fields
+
+import psycopg
+
+from analytics import store
+from analytics.consumer.handler import AnalyticsHandler
+from analytics.indicators import IndicatorParams
+from shared.consumer_loop import run_consumer
+from shared.db import check_database
+from shared.health import Health
+from shared.kafka import check_broker, topics_for
+from shared.settings import AnalyticsSettings, Settings
+
+SERVICE = "analytics.consumer"
+
+
+def configured_params(settings: AnalyticsSettings) -> IndicatorParams:
+    return IndicatorParams(**{f.name: getattr(settings, f.name) for f in fields(IndicatorParams)})
+
+
+def run(settings: Settings, stop: threading.Event, health: Health) -> None:
+    check_broker(settings.kafka)
+    check_database(settings.postgres)
+    params = configured_params(settings.analytics)
+    # Registered (and committed) before any batch can refer to it.
+    with psycopg.connect(settings.postgres.conninfo()) as conn:
+        params_id = store.params_id(conn, params)
+    group = settings.consumer.group_analytics
+    handler = AnalyticsHandler(group, params, params_id, settings.analytics.exchange)
+    run_consumer(
+        settings,
+        stop,
+        health,
+        service=SERVICE,
+        group_id=group,
+        topics=[topics_for(settings.kafka).market_bars],
+        handler=handler,
+        configure=store.prepare_connection,
+    )

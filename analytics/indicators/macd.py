@@ -1,0 +1,81 @@
+"""MACD from EMA objects, with TA-Lib's aligned seeding of the fast EMA."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from analytics.indicators.ema import EMA
+from analytics.indicators.rolling import check_finite
+
+
+@dataclass(frozen=True, slots=True)
+class MacdValue:
+    macd: float
+    signal: float
+    hist: float
+
+
+class MACD:
+    """MACD(fast, slow, signal): line = EMA_fast - EMA_slow, signal = EMA(line), hist = difference.
+
+    TA-Lib aligns the fast EMA with the slow one: the fast EMA's seed SMA is taken over the `fast`
+    values ending on the bar of the slow EMA's first value (bar `slow`), so the fast EMA only starts
+    consuming at bar slow - fast + 1. Its first line value therefore differs from two naive EMAs.
+    Warm-up: (slow - 1) + (signal - 1) bars; all three outputs appear together, as in TA-Lib.
+    """
+
+    __slots__ = ("fast", "slow", "signal", "warmup", "_skip", "_fast", "_slow", "_signal")
+
+    def __init__(self, fast: int = 12, slow: int = 26, signal: int = 9) -> None:
+        if not 1 <= fast < slow or signal < 1:
+            raise ValueError(f"need 1 <= fast < slow and signal >= 1, got {fast}/{slow}/{signal}")
+        self.fast, self.slow, self.signal = fast, slow, signal
+        self.warmup = (slow - 1) + (signal - 1)
+        self._skip = slow - fast  # bars the fast EMA does not see (the aligned seeding)
+        self._fast = EMA(fast)
+        self._slow = EMA(slow)
+        self._signal = EMA(signal)
+
+    def update(self, x: float) -> MacdValue | None:
+        """Feed one close; the MACD triple after the warm-up, else None."""
+        check_finite(x)
+        slow = self._slow.update(x)
+        if self._skip:
+            self._skip -= 1
+            return None
+        fast = self._fast.update(x)
+        if slow is None or fast is None:
+            return None
+        line = fast - slow
+        signal = self._signal.update(line)
+        if signal is None:
+            return None
+        return MacdValue(line, signal, line - signal)
+
+    @property
+    def slow_ema(self) -> EMA:
+        """The slow EMA (a plain EMA(slow): IndicatorSet reuses it as its ema_slow)."""
+        return self._slow
+
+    def rescale(self, factor: float) -> None:
+        for ema in (self._fast, self._slow, self._signal):
+            ema.rescale(factor)
+
+    def to_state(self) -> dict[str, Any]:
+        return {
+            "periods": [self.fast, self.slow, self.signal],
+            "skip": self._skip,
+            "fast": self._fast.to_state(),
+            "slow": self._slow.to_state(),
+            "signal": self._signal.to_state(),
+        }
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> MACD:
+        macd = cls(*state["periods"])
+        macd._skip = state["skip"]
+        macd._fast = EMA.from_state(state["fast"])
+        macd._slow = EMA.from_state(state["slow"])
+        macd._signal = EMA.from_state(state["signal"])
+        return macd

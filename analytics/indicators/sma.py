@@ -1,0 +1,36 @@
+"""Simple moving average over a drift-free rolling window."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from analytics.indicators.rolling import RollingWindow, check_finite
+
+
+class SMA:
+    """Mean of the last `period` values; warm-up: period - 1 bars (first value on bar `period`)."""
+
+    __slots__ = ("period", "warmup", "_window")
+
+    def __init__(self, period: int) -> None:
+        self.period = period
+        self.warmup = period - 1
+        self._window = RollingWindow(period)
+
+    def update(self, x: float) -> float | None:
+        """Feed one value; the mean once `period` values were seen, else None."""
+        if self._window.push(check_finite(x)):
+            return self._window.total / self.period
+        return None
+
+    def rescale(self, factor: float) -> None:
+        self._window.scale(factor)
+
+    def to_state(self) -> dict[str, Any]:
+        return {"period": self.period, "window": self._window.to_state()}
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> SMA:
+        sma = cls(state["period"])
+        sma._window = RollingWindow.from_state(state["window"])
+        return sma

@@ -1,0 +1,244 @@
+"""The analytics SQL: indicator params, indicator rows, late bars and the series' exact state."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import msgspec
+import psycopg
+from psycopg.types.json import Jsonb
+
+from analytics.indicators import IndicatorParams, IndicatorValues
+from analytics.series import SeriesState
+from shared.loop_store import FencedError
+
+# The no-op update makes RETURNING give the id of a row that already exists.
+REGISTER_PARAMS = """
+INSERT INTO indicator_params (params) VALUES (%s)
+ON CONFLICT (params) DO UPDATE SET params = EXCLUDED.params
+RETURNING params_id
+"""
+
+# A per-connection staging table (created when the pool opens the connection, emptied by
+# every COMMIT): COPY lands here, then one INSERT moves the batch.
+CREATE_STAGING = """
+CREATE TEMP TABLE IF NOT EXISTS staging_indicators
+(LIKE indicators INCLUDING DEFAULTS) ON COMMIT DELETE ROWS
+"""
+COPY_STAGING = """
+COPY staging_indicators (symbol, interval, ts, sma_fast, sma_slow, ema_fast, ema_slow, rsi,
+                         macd, macd_signal, macd_hist, bb_lower, bb_middle, bb_upper,
+                         volatility, params_id) FROM STDIN (FORMAT BINARY)
+"""
+STAGING_TYPES = ["text", "text", "timestamptz", *["float8"] * 12, "int4"]
+MOVE_STAGED = """
+INSERT INTO indicators (symbol, interval, ts, sma_fast, sma_slow, ema_fast, ema_slow, rsi, macd,
+                        macd_signal, macd_hist, bb_lower, bb_middle, bb_upper, volatility,
+                        params_id)
+SELECT symbol, interval, ts, sma_fast, sma_slow, ema_fast, ema_slow, rsi, macd, macd_signal,
+       macd_hist, bb_lower, bb_middle, bb_upper, volatility, params_id
+FROM staging_indicators
+"""
+# The live consumer only inserts: a row already there is a redelivery the offsets should have
+# prevented (counted as an upsert conflict, never overwritten).
+INSERT_NEW = MOVE_STAGED + "ON CONFLICT (symbol, interval, ts) DO NOTHING"
+# A recompute replaces what was there.
+UPSERT = (
+    MOVE_STAGED
+    + """ON CONFLICT (symbol, interval, ts) DO UPDATE SET
+    sma_fast = EXCLUDED.sma_fast, sma_slow = EXCLUDED.sma_slow, ema_fast = EXCLUDED.ema_fast,
+    ema_slow = EXCLUDED.ema_slow, rsi = EXCLUDED.rsi, macd = EXCLUDED.macd,
+    macd_signal = EXCLUDED.macd_signal, macd_hist = EXCLUDED.macd_hist,
+    bb_lower = EXCLUDED.bb_lower, bb_middle = EXCLUDED.bb_middle, bb_upper = EXCLUDED.bb_upper,
+    volatility = EXCLUDED.volatility, params_id = EXCLUDED.params_id, computed_at = now()
+"""
+)
+SELECT_EXISTING = """
+SELECT i.symbol, i.interval, i.ts
+FROM indicators i
+JOIN unnest(%s::text[], %s::text[], %s::timestamptz[]) AS w(symbol, interval, ts)
+  USING (symbol, interval, ts)
+"""
+INSERT_LATE = """
+INSERT INTO late_bars (consumer_group, symbol, interval, ts, newest_ts, event_id)
+SELECT %s, w.symbol, w.interval, w.ts, w.newest_ts, w.event_id
+FROM unnest(%s::text[], %s::text[], %s::timestamptz[], %s::timestamptz[], %s::text[])
+     AS w(symbol, interval, ts, newest_ts, event_id)
+ON CONFLICT (consumer_group, event_id) DO NOTHING
+"""
+SELECT_STATES = """
+SELECT symbol, interval, kafka_partition, state, last_ts, revision FROM analytics_state
+WHERE consumer_group = %s AND kafka_partition = ANY(%s)
+"""
+# Compare-and-set on `revision`: a state is only overwritten from the revision it was loaded at
+# (0 for a series new to this consumer). A recompute bumps the revision, so a consumer still
+# holding the old state in memory writes nothing and its whole batch is rolled back.
+SAVE_STATES = """
+INSERT INTO analytics_state (consumer_group, symbol, interval, kafka_partition, state, last_ts,
+                             revision)
+SELECT %s, w.symbol, w.interval, w.kafka_partition, w.state::json, w.last_ts, w.revision
+FROM unnest(%s::text[], %s::text[], %s::int[], %s::text[], %s::timestamptz[], %s::bigint[])
+     AS w(symbol, interval, kafka_partition, state, last_ts, revision)
+ON CONFLICT (consumer_group, symbol, interval) DO UPDATE SET
+    kafka_partition = EXCLUDED.kafka_partition, state = EXCLUDED.state,
+    last_ts = EXCLUDED.last_ts, updated_at = now()
+WHERE analytics_state.revision = EXCLUDED.revision
+RETURNING symbol, interval
+"""
+LOCK_STATE = """
+SELECT kafka_partition, state, last_ts, revision FROM analytics_state
+WHERE consumer_group = %s AND symbol = %s AND interval = %s
+FOR UPDATE
+"""
+REPLACE_STATE = """
+UPDATE analytics_state
+SET state = %s::json, revision = revision + 1, updated_at = now()
+WHERE consumer_group = %s AND symbol = %s AND interval = %s
+RETURNING revision
+"""
+
+_encode_json = msgspec.json.Encoder().encode
+
+IndicatorRow = tuple[Any, ...]
+
+
+@dataclass
+class StoredSeries:
+    """A series' state as the consumer holds it: where it lives and the revision it read."""
+
+    state: SeriesState
+    kafka_partition: int
+    revision: int = 0
+
+
+def prepare_connection(conn: psycopg.Connection) -> None:
+    """Pool `configure` hook: give each new connection its staging table."""
+    conn.execute(CREATE_STAGING)
+    conn.commit()
+
+
+def params_id(conn: psycopg.Connection, params: IndicatorParams) -> int:
+    """The id of this set of periods, registered on first use."""
+    (registered,) = conn.execute(REGISTER_PARAMS, (Jsonb(params.to_json()),)).fetchall()
+    return int(registered[0])
+
+
+def indicator_row(
+    symbol: str, interval: str, ts: datetime, values: IndicatorValues, params: int
+) -> IndicatorRow:
+    return (
+        symbol,
+        interval,
+        ts,
+        values.sma_fast,
+        values.sma_slow,
+        values.ema_fast,
+        values.ema_slow,
+        values.rsi,
+        values.macd,
+        values.macd_signal,
+        values.macd_hist,
+        values.bb_lower,
+        values.bb_middle,
+        values.bb_upper,
+        values.volatility,
+        params,
+    )
+
+
+def write_indicators(
+    conn: psycopg.Connection, rows: Sequence[IndicatorRow], *, replace: bool = False
+) -> int:
+    """COPY rows into staging, then insert (or, for a recompute, replace); rows written."""
+    if not rows:
+        return 0
+    with conn.cursor() as cur:
+        with cur.copy(COPY_STAGING) as copy:
+            copy.set_types(STAGING_TYPES)
+            for row in rows:
+                copy.write_row(row)
+        cur.execute(UPSERT if replace else INSERT_NEW)
+        return cur.rowcount
+
+
+def existing_keys(
+    conn: psycopg.Connection, keys: Sequence[tuple[str, str, datetime]]
+) -> set[tuple[str, str, datetime]]:
+    """Which of these (symbol, interval, ts) already have an indicators row."""
+    rows = conn.execute(
+        SELECT_EXISTING,
+        ([k[0] for k in keys], [k[1] for k in keys], [k[2] for k in keys]),
+    ).fetchall()
+    return {(symbol, interval, ts) for symbol, interval, ts in rows}
+
+
+def insert_late_bars(
+    conn: psycopg.Connection,
+    group: str,
+    late: Sequence[tuple[str, str, datetime, datetime, str]],
+) -> None:
+    """(symbol, interval, ts, newest_ts, event_id) of bars older than their series' newest."""
+    columns = list(zip(*late, strict=True))
+    conn.execute(INSERT_LATE, (group, *(list(column) for column in columns)))
+
+
+def load_states(
+    conn: psycopg.Connection, group: str, partitions: Sequence[int]
+) -> dict[tuple[str, str], StoredSeries]:
+    rows = conn.execute(SELECT_STATES, (group, list(partitions))).fetchall()
+    return {
+        (symbol, interval): StoredSeries(
+            SeriesState.from_state(state, last_ts), kafka_partition, revision
+        )
+        for symbol, interval, kafka_partition, state, last_ts, revision in rows
+    }
+
+
+def encode_state(state: SeriesState) -> str:
+    # Stored as `json`, which keeps this text verbatim: floats come back bit for bit (jsonb
+    # would re-print them as numerics, turning 1e+20 into an integer on the way back).
+    return _encode_json(state.to_state()).decode()
+
+
+def save_states(
+    conn: psycopg.Connection, group: str, series: dict[tuple[str, str], StoredSeries]
+) -> None:
+    """Write the states of these series; FencedError if a recompute replaced one meanwhile."""
+    if not series:
+        return
+    items = list(series.items())
+    stored = conn.execute(
+        SAVE_STATES,
+        (
+            group,
+            [key[0] for key, _ in items],
+            [key[1] for key, _ in items],
+            [s.kafka_partition for _, s in items],
+            [encode_state(s.state) for _, s in items],
+            [s.state.last_ts for _, s in items],
+            [s.revision for _, s in items],
+        ),
+    ).fetchall()
+    if len(stored) != len(items):
+        replaced = sorted(set(series) - {(symbol, interval) for symbol, interval in stored})
+        names = ", ".join(f"{symbol}/{interval}" for symbol, interval in replaced[:5])
+        raise FencedError(f"analytics state of {names} was replaced by a recompute")
+
+
+def lock_state(
+    conn: psycopg.Connection, group: str, symbol: str, interval: str
+) -> tuple[int, datetime, int] | None:
+    """Lock a series' state row until the transaction ends: (partition, last_ts, revision)."""
+    row = conn.execute(LOCK_STATE, (group, symbol, interval)).fetchone()
+    return None if row is None else (row[0], row[2], row[3])
+
+
+def replace_state(
+    conn: psycopg.Connection, group: str, symbol: str, interval: str, state: SeriesState
+) -> int:
+    """Overwrite a locked state with a recomputed one; returns its new revision."""
+    (row,) = conn.execute(REPLACE_STATE, (encode_state(state), group, symbol, interval)).fetchall()
+    return int(row[0])

@@ -1,0 +1,1 @@
+"""producer.macro: FRED series observations and metadata to macro.observations."""

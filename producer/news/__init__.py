@@ -1,0 +1,1 @@
+"""producer.news: Finnhub company and market news with sentiment to news.articles."""
