@@ -15,12 +15,14 @@ from analytics.indicators import IndicatorParams, IndicatorValues
 from analytics.series import SeriesState
 from shared.loop_store import FencedError
 
-# The no-op update makes RETURNING give the id of a row that already exists.
-REGISTER_PARAMS = """
-INSERT INTO indicator_params (params) VALUES (%s)
-ON CONFLICT (params) DO UPDATE SET params = EXCLUDED.params
+# DO NOTHING, then a plain SELECT when the row exists: an ON CONFLICT DO UPDATE would lock the
+# row against every open batch (their indicators rows hold FOR KEY SHARE on it through the
+# foreign key), so a new member could not start while another one's batch is open.
+INSERT_PARAMS = """
+INSERT INTO indicator_params (params) VALUES (%s) ON CONFLICT (params) DO NOTHING
 RETURNING params_id
 """
+SELECT_PARAMS = "SELECT params_id FROM indicator_params WHERE params = %s"
 
 # A per-connection staging table (created when the pool opens the connection, emptied by
 # every COMMIT): COPY lands here, then one INSERT moves the batch.
@@ -122,8 +124,11 @@ def prepare_connection(conn: psycopg.Connection) -> None:
 
 def params_id(conn: psycopg.Connection, params: IndicatorParams) -> int:
     """The id of this set of periods, registered on first use."""
-    (registered,) = conn.execute(REGISTER_PARAMS, (Jsonb(params.to_json()),)).fetchall()
-    return int(registered[0])
+    document = Jsonb(params.to_json())
+    row = conn.execute(INSERT_PARAMS, (document,)).fetchone()
+    if row is None:
+        (row,) = conn.execute(SELECT_PARAMS, (document,)).fetchall()
+    return int(row[0])
 
 
 def indicator_row(

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import math
-import threading
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
+from contextlib import AbstractContextManager
 from datetime import datetime
 
 import psycopg
@@ -13,12 +12,12 @@ import psycopg
 from analytics.consumer.service import SERVICE, configured_params, run
 from analytics.indicators import annualization_factor
 from analytics.series import SeriesState
-from shared.health import Health
 from shared.kafka import topics_for
 from shared.schemas import Bar
 from shared.settings import Settings
 from tests.integration.bar_stream import drained
 from tests.integration.processes import wait_for
+from tests.integration.storage_thread import in_thread
 
 VALUE_COLUMNS = (
     "sma_fast",
@@ -38,17 +37,9 @@ SeriesKey = tuple[str, str, datetime]
 Rows = dict[SeriesKey, tuple[float | None, ...]]
 
 
-@contextmanager
-def analytics_running(settings: Settings) -> Iterator[None]:
+def analytics_running(settings: Settings) -> AbstractContextManager[None]:
     """Run analytics.consumer in a thread until the block ends."""
-    stop = threading.Event()
-    thread = threading.Thread(target=run, args=(settings, stop, Health(SERVICE)), daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        thread.join(30)
+    return in_thread(SERVICE, run, settings)
 
 
 def wait_analyzed(settings: Settings, timeout: float = 90) -> None:
@@ -100,3 +91,27 @@ def assert_rows_equal(actual: Rows, expected: Rows, rel: float = 1e-12) -> None:
                 assert a is None and b is None, f"{key} {column}: {a} vs {b}"
             else:
                 assert math.isclose(a, b, rel_tol=rel, abs_tol=rel), f"{key} {column}: {a} vs {b}"
+
+
+def stored_states(settings: Settings) -> dict[tuple[str, str], datetime]:
+    """last_ts of each series in analytics_state for the analytics group."""
+    with psycopg.connect(settings.postgres.conninfo()) as conn:
+        rows = conn.execute(
+            "SELECT symbol, interval, last_ts FROM analytics_state WHERE consumer_group = %s",
+            (settings.consumer.group_analytics,),
+        ).fetchall()
+    return {(symbol, interval): last_ts for symbol, interval, last_ts in rows}
+
+
+def newest_per_series(keys: Iterable[SeriesKey]) -> dict[tuple[str, str], datetime]:
+    newest: dict[tuple[str, str], datetime] = {}
+    for symbol, interval, ts in keys:
+        key = (symbol, interval)
+        if key not in newest or ts > newest[key]:
+            newest[key] = ts
+    return newest
+
+
+def assert_states_match_rows(settings: Settings) -> None:
+    """What is committed is consistent: one state per series with rows, at its newest row."""
+    assert stored_states(settings) == newest_per_series(stored_indicators(settings))

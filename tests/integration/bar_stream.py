@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+import random
+import threading
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
@@ -15,6 +18,32 @@ from shared.settings import KafkaSettings, PostgresSettings
 FETCHED_AT = datetime(2024, 10, 3, tzinfo=UTC)
 
 
+def minute_bar(
+    symbol: str,
+    ts: datetime,
+    prices: tuple[float, float, float, float],
+    volume: int,
+    fetched_at: datetime = FETCHED_AT,
+) -> Bar:
+    """A synthetic one-minute test bar; `prices` are (open, high, low, close)."""
+    open_, high, low, close = prices
+    return Bar(
+        event_id=event_id("test", symbol, "1m", ts),
+        source="test",
+        symbol=symbol,
+        interval="1m",
+        ts=ts,
+        open=open_,
+        high=high,
+        low=low,
+        close=close,
+        adj_close=None,
+        volume=volume,
+        split_basis=1.0,
+        fetched_at=fetched_at,
+    )
+
+
 def minute_bars(symbols: Iterable[str], count: int, start: datetime | None = None) -> list[Bar]:
     """`count` one-minute bars per symbol, distinct valid prices (synthetic, not market data)."""
     start = start or datetime(2024, 10, 2, 13, 30, tzinfo=UTC)
@@ -24,22 +53,32 @@ def minute_bars(symbols: Iterable[str], count: int, start: datetime | None = Non
             ts = start + timedelta(minutes=i)
             base = 100.0 + s_index * 10 + i * 0.01
             bars.append(
-                Bar(
-                    event_id=event_id("test", symbol, "1m", ts),
-                    source="test",
-                    symbol=symbol,
-                    interval="1m",
-                    ts=ts,
-                    open=base,
-                    high=base + 0.5,
-                    low=base - 0.5,
-                    close=base + 0.25,
-                    adj_close=None,
-                    volume=1000 + i,
-                    split_basis=1.0,
-                    fetched_at=FETCHED_AT,
-                )
+                minute_bar(symbol, ts, (base, base + 0.5, base - 0.5, base + 0.25), 1000 + i)
             )
+    return bars
+
+
+def random_walk_bars(
+    symbols: Iterable[str], count: int, seed: int, start: datetime | None = None
+) -> list[Bar]:
+    """`count` one-minute bars per symbol from a seeded random walk (about 1% per bar), in time
+    order across symbols (how a live producer publishes them). Synthetic, not market data."""
+    rng = random.Random(seed)  # noqa: S311 - reproducible test prices, not secrets
+    start = start or datetime(2024, 10, 2, 13, 30, tzinfo=UTC)
+    symbols = list(symbols)
+    fetched_at = start + timedelta(minutes=count)  # all bars closed when fetched
+    closes = {symbol: rng.uniform(20.0, 500.0) for symbol in symbols}
+    bars = []
+    for i in range(count):
+        ts = start + timedelta(minutes=i)
+        for symbol in symbols:
+            open_ = closes[symbol]
+            close = open_ * math.exp(rng.gauss(0.0, 0.01))
+            closes[symbol] = close
+            high = max(open_, close) * (1 + rng.uniform(0.0, 0.004))
+            low = min(open_, close) * (1 - rng.uniform(0.0, 0.004))
+            volume = rng.randint(100, 100_000)
+            bars.append(minute_bar(symbol, ts, (open_, high, low, close), volume, fetched_at))
     return bars
 
 
@@ -56,6 +95,58 @@ def publish(settings: KafkaSettings, topic: str, messages: Iterable[tuple[bytes,
 
 def publish_bars(settings: KafkaSettings, topic: str, bars: Iterable[Bar]) -> int:
     return publish(settings, topic, ((bar.symbol.encode(), encode(bar)) for bar in bars))
+
+
+class PacedPublisher(threading.Thread):
+    """Publishes `bars` in the background, `step` at a time with `pause_s` between steps (a
+    live feed, so consumers can be killed while bars are still coming in); `hurry()` publishes
+    the rest without pauses."""
+
+    def __init__(
+        self, settings: KafkaSettings, topic: str, bars: list[Bar], step: int, pause_s: float
+    ) -> None:
+        super().__init__(name="paced-publisher", daemon=True)
+        self._settings = settings
+        self._topic = topic
+        self._bars = bars
+        self._step = step
+        self._pause_s = pause_s
+        self._cancelled = False
+        self._wake = threading.Event()
+        self.published = 0
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            producer = make_producer(self._settings, "tests")
+            for start in range(0, len(self._bars), self._step):
+                if self._cancelled:
+                    return
+                for bar in self._bars[start : start + self._step]:
+                    producer.produce(self._topic, key=bar.symbol.encode(), value=encode(bar))
+                if producer.flush(30) != 0:
+                    raise AssertionError("messages left undelivered")
+                self.published = min(start + self._step, len(self._bars))
+                self._wake.wait(self._pause_s)
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the test's thread by finish()
+            self.error = exc
+
+    def finish(self, timeout: float = 60) -> None:
+        """Wait until every bar is published; raise what went wrong in the thread."""
+        self.join(timeout)
+        if self.error is not None:
+            raise AssertionError("publishing failed") from self.error
+        assert not self.is_alive(), f"publishing did not finish within {timeout:g}s"
+        assert self.published == len(self._bars), f"{self.published} of {len(self._bars)} bars"
+
+    def hurry(self) -> None:
+        self._pause_s = 0.0
+        self._wake.set()
+
+    def cancel(self) -> None:
+        self._cancelled = True
+        self.hurry()
+        self.join(30)
 
 
 def end_offsets(settings: KafkaSettings, topic: str) -> dict[int, int]:

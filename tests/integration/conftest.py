@@ -24,7 +24,8 @@ from shared.settings import (
 )
 from tests.integration.stacks import TestStack, start_test_stack
 
-TEMPLATE_DB = "pipeline_test_template"
+# One template per pytest session, so two sessions on one stack never drop each other's.
+TEMPLATE_DB = f"pipeline_test_template_{os.getpid()}"
 
 
 @pytest.fixture(scope="session")
@@ -49,6 +50,10 @@ def template_db(stack: TestStack) -> Iterator[str]:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(TEMPLATE_DB)))
     migrate(PostgresSettings().conninfo(dbname=TEMPLATE_DB))
     yield TEMPLATE_DB
+    with psycopg.connect(_admin_conninfo(), autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(TEMPLATE_DB))
+        )
 
 
 @pytest.fixture

@@ -4,27 +4,33 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 
 from consumer.storage.service import SERVICE, run
 from shared.health import Health
 from shared.kafka import topics_for
+from shared.service import ServiceRun
 from shared.settings import ConsumerSettings, Settings
 from tests.integration.bar_stream import drained
 from tests.integration.processes import wait_for
 
 
 @contextmanager
-def storage_running(settings: Settings) -> Iterator[None]:
-    """Run consumer.storage until the block ends."""
+def in_thread(service: str, run: ServiceRun, settings: Settings) -> Iterator[None]:
+    """Run a service's `run` in a thread of the test process until the block ends."""
     stop = threading.Event()
-    thread = threading.Thread(target=run, args=(settings, stop, Health(SERVICE)), daemon=True)
+    thread = threading.Thread(target=run, args=(settings, stop, Health(service)), daemon=True)
     thread.start()
     try:
         yield
     finally:
         stop.set()
         thread.join(30)
+
+
+def storage_running(settings: Settings) -> AbstractContextManager[None]:
+    """Run consumer.storage until the block ends."""
+    return in_thread(SERVICE, run, settings)
 
 
 def wait_stored(settings: Settings, *topics: str, timeout: float = 60) -> None:

@@ -4,12 +4,10 @@ command while the consumer runs (fenced by the state's revision)."""
 from __future__ import annotations
 
 import math
-import random
 import shutil
 import subprocess
 import sys
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psycopg
@@ -19,7 +17,7 @@ from analytics.recompute import recompute_series
 from producer.market.service import poll_once
 from shared.kafka import Topics
 from shared.metrics import FENCED_BATCHES
-from shared.schemas import Bar, event_id
+from shared.schemas import Bar
 from shared.settings import DataSource, MarketSettings, Settings, SourceSettings
 from tests.conftest import REPO_ROOT
 from tests.integration.analytics_run import (
@@ -30,7 +28,7 @@ from tests.integration.analytics_run import (
     uninterrupted,
     wait_analyzed,
 )
-from tests.integration.bar_stream import FETCHED_AT, publish_bars
+from tests.integration.bar_stream import publish_bars, random_walk_bars
 from tests.integration.split_stream import (
     HISTORY_FILES,
     SPLIT_FILES,
@@ -114,35 +112,6 @@ def test_split_rescales_the_state_like_a_recomputation_on_adjusted_bars(
         assert abs(recomputed[first][0] - closes[first]) < 0.2 * closes[first]
 
 
-def _walk(symbols: list[str], count: int, start: datetime) -> list[Bar]:
-    """Seeded random-walk one-minute bars, interleaved across symbols (synthetic)."""
-    rng = random.Random(7)  # noqa: S311 - reproducible test prices
-    prices = dict.fromkeys(symbols, 100.0)
-    bars = []
-    for i in range(count):
-        ts = start + timedelta(minutes=i)
-        for symbol in symbols:
-            prices[symbol] *= math.exp(rng.gauss(0.0, 0.002))
-            close = prices[symbol]
-            bars.append(
-                Bar(
-                    event_id=event_id("test", symbol, "1m", ts),
-                    source="test",
-                    symbol=symbol,
-                    interval="1m",
-                    ts=ts,
-                    open=close,
-                    high=close * 1.001,
-                    low=close * 0.999,
-                    close=close,
-                    adj_close=None,
-                    volume=1000 + i,
-                    fetched_at=FETCHED_AT,
-                )
-            )
-    return bars
-
-
 def test_recompute_while_the_consumer_runs_is_fenced_and_changes_nothing(
     settings_factory: Callable[..., Settings],
     topics: Topics,
@@ -150,7 +119,7 @@ def test_recompute_while_the_consumer_runs_is_fenced_and_changes_nothing(
 ) -> None:
     settings = settings_factory(consumer=fast_consumer())
     symbols = ["AAPL", "MSFT", "NVDA", "SPY"]
-    bars = _walk(symbols, 120, datetime(2024, 10, 2, 13, 30, tzinfo=UTC))
+    bars = random_walk_bars(symbols, 120, seed=7)
     half = len(bars) // 2
     fenced_before = FENCED_BATCHES._value.get()
     with storage_running(settings), analytics_running(settings):
