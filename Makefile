@@ -53,6 +53,7 @@ test: setup lint
 	env $(TEST_ENV) $(PY) -m pytest
 	env $(TEST_ENV) $(PY) -m bench.ingest --smoke
 	env $(TEST_ENV) $(PY) -m bench.indicators --smoke
+	env $(TEST_ENV) $(PY) -m bench.analytics --smoke
 
 # Without a venv nothing was ever started from this checkout.
 stop:

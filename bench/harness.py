@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import signal
 import socket
@@ -13,6 +14,7 @@ import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psycopg
@@ -21,10 +23,12 @@ from prometheus_client.parser import text_string_to_metric_families
 from psycopg import sql
 
 from db.migrate import migrate
-from shared.kafka import Topics, ensure_topics, producer_config
+from shared.kafka import Topics, ensure_topics, make_producer, producer_config
+from shared.schemas import Bar, encode, event_id
 from shared.settings import KafkaSettings, PostgresSettings, build
 
 ROOT = Path(__file__).resolve().parents[1]
+LATENCY_METRIC = "pipeline_commit_latency_seconds_bucket"
 
 
 def emit(name: str, value: object) -> None:
@@ -163,3 +167,126 @@ def histogram_quantile(buckets: list[tuple[dict[str, str], float]], quantile: fl
             return lower_bound + (bound - lower_bound) * share
         lower_bound, lower_count = bound, count
     return lower_bound
+
+
+def synthetic_bars(symbols: int, per_symbol: int, start: datetime) -> list[tuple[bytes, bytes]]:
+    """Encoded one-minute bars (synthetic prices; the bench measures the pipeline, not data)."""
+    messages = []
+    fetched_at = datetime.now(UTC)
+    for s in range(symbols):
+        symbol = f"S{s:04d}"
+        key = symbol.encode()
+        for i in range(per_symbol):
+            ts = start + timedelta(minutes=i)
+            price = 50.0 + s * 0.1 + i * 0.001
+            bar = Bar(
+                event_id=event_id("bench", symbol, "1m", ts),
+                source="bench",
+                symbol=symbol,
+                interval="1m",
+                ts=ts,
+                open=price,
+                high=price + 0.05,
+                low=price - 0.05,
+                close=price + 0.01,
+                adj_close=None,
+                volume=100 + i,
+                fetched_at=fetched_at,
+            )
+            messages.append((key, encode(bar)))
+    return messages
+
+
+def offsets_progress(target: BenchTarget) -> tuple[int, int]:
+    """(partitions claimed, sum of stored next offsets) of the one consumer group in the bench."""
+    with psycopg.connect(target.postgres.conninfo()) as conn:
+        row = conn.execute(
+            "SELECT count(*), coalesce(sum(next_offset), 0)::bigint FROM consumer_offsets"
+        ).fetchone()
+    return row[0], row[1]
+
+
+def drain_rate(target: BenchTarget, total: int, timeout: float) -> float:
+    """Bars per second from the partitions' assignment (their claim rows) to the drain."""
+    deadline = time.monotonic() + timeout
+    assigned_at, done_before = None, 0
+    while time.monotonic() < deadline:
+        claimed, done = offsets_progress(target)
+        now = time.monotonic()
+        if assigned_at is None and claimed > 0:
+            assigned_at, done_before = now, done
+        if done >= total:
+            assert assigned_at is not None
+            return (total - done_before) / max(now - assigned_at, 1e-9)
+        time.sleep(0.01)
+    raise RuntimeError(f"drain did not finish within {timeout}s")
+
+
+def steady_load(target: BenchTarget, rate: int, seconds: float, symbols: int) -> int:
+    """Publish `rate` bars/s in 10 ms ticks for `seconds`; returns how many were sent."""
+    producer = make_producer(target.kafka, "bench-steady")
+    messages = synthetic_bars(
+        symbols, max(1, int(rate * seconds) // symbols + 1), datetime(2025, 1, 6, tzinfo=UTC)
+    )
+    per_tick = max(1, rate // 100)
+    sent = 0
+    started = time.monotonic()
+    for tick in range(int(seconds * 100)):
+        produce_all(producer, target.topics.market_bars, messages[sent : sent + per_tick])
+        sent += per_tick
+        pause = started + (tick + 1) / 100 - time.monotonic()
+        if pause > 0:
+            time.sleep(pause)
+    producer.flush(30)
+    return sent
+
+
+def subtract_buckets(
+    after: list[tuple[dict[str, str], float]], before: list[tuple[dict[str, str], float]]
+) -> list[tuple[dict[str, str], float]]:
+    earlier = {labels["le"]: value for labels, value in before}
+    return [(labels, value - earlier.get(labels["le"], 0.0)) for labels, value in after]
+
+
+def consumer_arguments(prog: str) -> argparse.ArgumentParser:
+    """The options every consumer bench takes (sizes, steady rate, batch size)."""
+    parser = argparse.ArgumentParser(prog=prog)
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes, for make test")
+    parser.add_argument("--symbols", type=int, default=500)
+    parser.add_argument("--bars", type=int, default=200_000, help="bars pre-filled in the topic")
+    parser.add_argument("--rate", type=int, default=2000, help="steady bars/s for latency")
+    parser.add_argument("--seconds", type=float, default=30.0, help="steady phase length")
+    parser.add_argument("--batch-size", type=int, default=5000)
+    return parser
+
+
+def prefill_topic(target: BenchTarget, symbols: int, bars: int) -> int:
+    """`bars` synthetic bars over `symbols` published before the consumer starts."""
+    messages = synthetic_bars(symbols, max(1, bars // symbols), datetime(2024, 1, 2, tzinfo=UTC))
+    producer = make_producer(target.kafka, "bench-prefill")
+    produce_all(producer, target.topics.market_bars, messages)
+    producer.flush(60)
+    return len(messages)
+
+
+def measure_consumer(
+    target: BenchTarget, module: str, args: argparse.Namespace, published: int
+) -> int:
+    """Run `module` over the pre-filled topic: emit bars_per_s, then latency percentiles at a
+    steady rate. Returns how many bars it consumed in all (for the caller's row check)."""
+    consumer = Service(module, target, CONSUMER_BATCH_SIZE=str(args.batch_size))
+    try:
+        consumer.wait_ready()
+        emit("bars_per_s", drain_rate(target, published, timeout=600))
+        before = consumer.metrics().get(LATENCY_METRIC, [])
+        sent = steady_load(target, args.rate, args.seconds, args.symbols)
+        drain_rate(target, published + sent, timeout=120)
+        after = consumer.metrics()[LATENCY_METRIC]
+    finally:
+        consumer.stop()
+    steady = subtract_buckets(after, before)
+    emit("steady_rate_bars_per_s", args.rate)
+    emit("steady_bars", sent)
+    emit("p50_latency_ms", 1000 * histogram_quantile(steady, 0.50))
+    emit("p99_latency_ms", 1000 * histogram_quantile(steady, 0.99))
+    return published + sent

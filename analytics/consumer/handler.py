@@ -67,7 +67,7 @@ class AnalyticsHandler(Handler):
         older: list[tuple[Bar, datetime]] = []
         # Series restored with periods other than the configured ones keep theirs (and their
         # id) until recomputed; those ids are looked up in this batch's transaction.
-        params_ids = {self._params: self._params_id}
+        other_params_ids: dict[IndicatorParams, int] = {}
         repeats = 0
         for record in records:
             bar: Bar = record.value
@@ -88,11 +88,11 @@ class AnalyticsHandler(Handler):
                 continue
             values = series.state.feed(bar.ts, bar.close, bar.split_basis)
             params = series.state.indicators.params
-            if params not in params_ids:
-                params_ids[params] = store.params_id(conn, params)
-            rows.append(
-                store.indicator_row(bar.symbol, bar.interval, bar.ts, values, params_ids[params])
-            )
+            if params is self._params or params == self._params:  # `is`: the usual, cheap case
+                params_id = self._params_id
+            elif (params_id := other_params_ids.get(params)) is None:
+                params_id = other_params_ids[params] = store.params_id(conn, params)
+            rows.append(store.indicator_row(bar.symbol, bar.interval, bar.ts, values, params_id))
             series.kafka_partition = record.partition
             touched[key] = series
         written = store.write_indicators(conn, rows)

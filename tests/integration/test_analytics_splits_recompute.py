@@ -18,7 +18,13 @@ from producer.market.service import poll_once
 from shared.kafka import Topics
 from shared.metrics import FENCED_BATCHES
 from shared.schemas import Bar
-from shared.settings import DataSource, MarketSettings, Settings, SourceSettings
+from shared.settings import (
+    AnalyticsSettings,
+    DataSource,
+    MarketSettings,
+    Settings,
+    SourceSettings,
+)
 from tests.conftest import REPO_ROOT
 from tests.integration.analytics_run import (
     VALUE_COLUMNS,
@@ -158,3 +164,39 @@ def test_recompute_while_the_consumer_runs_is_fenced_and_changes_nothing(
     assert result.returncode == 0, result.stderr
     assert result.stderr.count("indicators rows written") == len(symbols)
     assert_rows_equal(stored_indicators(settings), uninterrupted(settings, bars))
+
+
+def test_a_period_change_keeps_restored_series_on_their_periods_until_recomputed(
+    settings_factory: Callable[..., Settings], topics: Topics
+) -> None:
+    before = settings_factory(consumer=fast_consumer())
+    after = settings_factory(consumer=fast_consumer(), analytics=AnalyticsSettings(sma_fast=10))
+    old_bars = random_walk_bars(["AAPL"], 160, seed=11)
+    new_bars = random_walk_bars(["MSFT"], 80, seed=12)
+
+    def params_ids() -> dict[str, set[int]]:
+        with psycopg.connect(before.postgres.conninfo()) as conn:
+            rows = conn.execute("SELECT symbol, params_id FROM indicators").fetchall()
+        ids: dict[str, set[int]] = {}
+        for symbol, params_id in rows:
+            ids.setdefault(symbol, set()).add(params_id)
+        return ids
+
+    with storage_running(before):
+        with analytics_running(before):
+            publish_bars(before.kafka, topics.market_bars, old_bars[:80])
+            wait_analyzed(before)
+        (old_id,) = params_ids()["AAPL"]
+        with analytics_running(after):
+            # AAPL's restored state keeps the periods it was computed with (and their id);
+            # MSFT is new and starts on the configured ones.
+            publish_bars(after.kafka, topics.market_bars, old_bars[80:120] + new_bars)
+            wait_analyzed(after)
+            ids = params_ids()
+            assert ids["AAPL"] == {old_id} and len(ids["MSFT"]) == 1 and ids["MSFT"] != {old_id}
+            wait_stored(after, topics.market_bars)
+            _recompute(after, "AAPL", "1m")
+            publish_bars(after.kafka, topics.market_bars, old_bars[120:])
+            wait_analyzed(after)
+    assert params_ids() == {"AAPL": ids["MSFT"], "MSFT": ids["MSFT"]}
+    assert_rows_equal(stored_indicators(after), uninterrupted(after, old_bars + new_bars))
