@@ -134,24 +134,8 @@ def params_id(conn: psycopg.Connection, params: IndicatorParams) -> int:
 def indicator_row(
     symbol: str, interval: str, ts: datetime, values: IndicatorValues, params: int
 ) -> IndicatorRow:
-    return (
-        symbol,
-        interval,
-        ts,
-        values.sma_fast,
-        values.sma_slow,
-        values.ema_fast,
-        values.ema_slow,
-        values.rsi,
-        values.macd,
-        values.macd_signal,
-        values.macd_hist,
-        values.bb_lower,
-        values.bb_middle,
-        values.bb_upper,
-        values.volatility,
-        params,
-    )
+    """One indicators row; IndicatorValues is a tuple in the table's column order."""
+    return (symbol, interval, ts, *values, params)
 
 
 def write_indicators(

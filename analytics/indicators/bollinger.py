@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
-from analytics.indicators.rolling import RollingWindow, check_finite
+from analytics.indicators.rolling import RollingWindow, not_finite
 
 
-@dataclass(frozen=True, slots=True)
-class BollingerValue:
+class BollingerValue(NamedTuple):
     lower: float
     middle: float
     upper: float
@@ -34,10 +32,12 @@ class Bollinger:
     def update(self, x: float) -> BollingerValue | None:
         """Feed one close; the bands once `period` values were seen, else None."""
         window = self._window
-        if not window.push(check_finite(x)):
+        if x - x != 0.0:
+            raise not_finite(x)
+        if not window.push(x):
             return None
         n = self.period
-        mean = window.total / n
+        mean = (window.s + window.c) / n
         width = self.k * math.sqrt(window.variance(ddof=0))
         return BollingerValue(mean - width, mean, mean + width)
 

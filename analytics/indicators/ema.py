@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from analytics.indicators.rolling import check_finite
+from analytics.indicators.rolling import not_finite
 
 
 class EMA:
@@ -28,7 +28,8 @@ class EMA:
 
     def update(self, x: float) -> float | None:
         """Feed one value; the EMA once `period` values were seen, else None."""
-        check_finite(x)
+        if x - x != 0.0:
+            raise not_finite(x)
         value = self.value
         if value is not None:
             # TA-Lib's form: ((x - prev) * k) + prev.

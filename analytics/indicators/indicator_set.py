@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from analytics.indicators.bollinger import Bollinger
 from analytics.indicators.ema import EMA
@@ -13,6 +14,9 @@ from analytics.indicators.sma import SMA
 from analytics.indicators.volatility import Volatility
 
 STATE_VERSION = 1
+_INF = math.inf
+# What a three-valued indicator (MACD, Bollinger) gives during its warm-up.
+_NOTHING = (None, None, None)
 
 
 @dataclass(frozen=True)
@@ -35,8 +39,7 @@ class IndicatorParams:
         return asdict(self)
 
 
-@dataclass(frozen=True, slots=True)
-class IndicatorValues:
+class IndicatorValues(NamedTuple):
     """One bar's values; each is None during its own warm-up."""
 
     sma_fast: float | None
@@ -76,15 +79,12 @@ class IndicatorSet:
 
     def update(self, close: float) -> IndicatorValues:
         """Feed one close (finite and > 0, else ValueError before any state changes)."""
-        if not close > 0.0 or close == float("inf"):
+        if not close > 0.0 or close == _INF:
             # Checked up front so a bad close leaves every indicator untouched.
             raise ValueError(f"close must be finite and > 0, got {close!r}")
-        macd = self.macd.update(close)
-        bands = self.bollinger.update(close)
-        if self.sma_fast is None:
-            sma_fast = None if bands is None else bands.middle
-        else:
-            sma_fast = self.sma_fast.update(close)
+        macd, signal, hist = self.macd.update(close) or _NOTHING
+        lower, middle, upper = self.bollinger.update(close) or _NOTHING
+        sma_fast = middle if self.sma_fast is None else self.sma_fast.update(close)
         if self.ema_slow is None:
             ema_slow = self.macd.slow_ema.value
         else:
@@ -95,12 +95,12 @@ class IndicatorSet:
             self.ema_fast.update(close),
             ema_slow,
             self.rsi.update(close),
-            None if macd is None else macd.macd,
-            None if macd is None else macd.signal,
-            None if macd is None else macd.hist,
-            None if bands is None else bands.lower,
-            None if bands is None else bands.middle,
-            None if bands is None else bands.upper,
+            macd,
+            signal,
+            hist,
+            lower,
+            middle,
+            upper,
             self.volatility.update(close),
         )
 

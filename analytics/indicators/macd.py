@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from analytics.indicators.ema import EMA
-from analytics.indicators.rolling import check_finite
+from analytics.indicators.rolling import not_finite
 
 
-@dataclass(frozen=True, slots=True)
-class MacdValue:
+class MacdValue(NamedTuple):
     macd: float
     signal: float
     hist: float
@@ -25,7 +23,7 @@ class MACD:
     Warm-up: (slow - 1) + (signal - 1) bars; all three outputs appear together, as in TA-Lib.
     """
 
-    __slots__ = ("fast", "slow", "signal", "warmup", "_skip", "_fast", "_slow", "_signal")
+    __slots__ = ("fast", "slow", "signal", "warmup", "_skip", "_fast", "slow_ema", "_signal")
 
     def __init__(self, fast: int = 12, slow: int = 26, signal: int = 9) -> None:
         if not 1 <= fast < slow or signal < 1:
@@ -34,13 +32,15 @@ class MACD:
         self.warmup = (slow - 1) + (signal - 1)
         self._skip = slow - fast  # bars the fast EMA does not see (the aligned seeding)
         self._fast = EMA(fast)
-        self._slow = EMA(slow)
+        # The slow EMA is a plain EMA(slow): IndicatorSet reuses it as its ema_slow.
+        self.slow_ema = EMA(slow)
         self._signal = EMA(signal)
 
     def update(self, x: float) -> MacdValue | None:
         """Feed one close; the MACD triple after the warm-up, else None."""
-        check_finite(x)
-        slow = self._slow.update(x)
+        if x - x != 0.0:
+            raise not_finite(x)
+        slow = self.slow_ema.update(x)
         if self._skip:
             self._skip -= 1
             return None
@@ -53,13 +53,8 @@ class MACD:
             return None
         return MacdValue(line, signal, line - signal)
 
-    @property
-    def slow_ema(self) -> EMA:
-        """The slow EMA (a plain EMA(slow): IndicatorSet reuses it as its ema_slow)."""
-        return self._slow
-
     def rescale(self, factor: float) -> None:
-        for ema in (self._fast, self._slow, self._signal):
+        for ema in (self._fast, self.slow_ema, self._signal):
             ema.rescale(factor)
 
     def to_state(self) -> dict[str, Any]:
@@ -67,7 +62,7 @@ class MACD:
             "periods": [self.fast, self.slow, self.signal],
             "skip": self._skip,
             "fast": self._fast.to_state(),
-            "slow": self._slow.to_state(),
+            "slow": self.slow_ema.to_state(),
             "signal": self._signal.to_state(),
         }
 
@@ -76,6 +71,6 @@ class MACD:
         macd = cls(*state["periods"])
         macd._skip = state["skip"]
         macd._fast = EMA.from_state(state["fast"])
-        macd._slow = EMA.from_state(state["slow"])
+        macd.slow_ema = EMA.from_state(state["slow"])
         macd._signal = EMA.from_state(state["signal"])
         return macd

@@ -6,11 +6,12 @@ import math
 from collections import deque
 from typing import Any
 
-# Why Neumaier compensation: a running sum updated by +new and -old accumulates one rounding
-# error per update, forever; with magnitudes from 1e-6 to 1e9 the naive sum drifts visibly within
-# a million updates. Neumaier's running compensation captures each rounding error exactly (TwoSum),
-# so sum + comp stays within a few ulp of the exact window sum at O(1) cost per update and with no
-# periodic O(n) recomputation spikes; fsum over the window would be O(n) per update.
+# Why a compensated sum: a running sum updated by +new and -old accumulates one rounding error
+# per update, forever; with magnitudes from 1e-6 to 1e9 the naive sum drifts visibly within a
+# million updates. Each addition's rounding error is captured exactly (TwoSum) into a running
+# compensation (Neumaier's scheme), so sum + comp stays within a few ulp of the exact window sum at
+# O(1) cost per update and with no periodic O(n) recomputation spikes; fsum over the window would
+# be O(n) per update.
 
 
 class RollingWindow:
@@ -28,29 +29,34 @@ class RollingWindow:
 
     def push(self, x: float) -> bool:
         """Add x (dropping the oldest value once full); True when the window is full."""
-        # Neumaier's step, inlined (a helper call per add cost ~10% of the whole set's time):
-        # t = s + x; the rounding error of that addition, exact, goes into c.
+        # Knuth's TwoSum, inlined (a helper call per add cost ~10% of the whole set's time):
+        # t = s + x, and the rounding error of that addition, exact, goes into c. Branch-free,
+        # so cheaper in Python than Neumaier's |s| >= |x| test, and the same error term.
         values = self.values
         full = len(values) == self.period
         s, c = self.s, self.c
         if full:
             old = -values[0]
             t = s + old
-            c += ((s - t) + old) if abs(s) >= abs(old) else ((old - t) + s)
+            b = t - s
+            c += (s - (t - b)) + (old - b)
             s = t
         t = s + x
-        c += ((s - t) + x) if abs(s) >= abs(x) else ((x - t) + s)
+        b = t - s
+        c += (s - (t - b)) + (x - b)
         self.s, self.c = t, c
         if self.squares:
             s, c = self.s2, self.c2
             if full:
                 old = -values[0] * values[0]
                 t = s + old
-                c += ((s - t) + old) if abs(s) >= abs(old) else ((old - t) + s)
+                b = t - s
+                c += (s - (t - b)) + (old - b)
                 s = t
             sq = x * x
             t = s + sq
-            c += ((s - t) + sq) if abs(s) >= abs(sq) else ((sq - t) + s)
+            b = t - s
+            c += (s - (t - b)) + (sq - b)
             self.s2, self.c2 = t, c
         values.append(x)
         return full or len(values) == self.period
@@ -110,8 +116,8 @@ class RollingWindow:
         return window
 
 
-def check_finite(x: float) -> float:
-    """Reject NaN and infinities: one would poison a rolling sum for `period` bars or forever."""
-    if x - x != 0.0:  # NaN and ±inf (inf - inf is NaN); cheaper than math.isfinite per bar
-        raise ValueError(f"indicator input must be finite, got {x!r}")
-    return x
+def not_finite(x: float) -> ValueError:
+    """The error for NaN and infinities, which would poison a rolling sum for `period` bars or
+    forever. Callers test `x - x != 0.0` inline (NaN and ±inf; inf - inf is NaN): cheaper per bar
+    than a function call or math.isfinite."""
+    return ValueError(f"indicator input must be finite, got {x!r}")

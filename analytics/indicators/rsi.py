@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from analytics.indicators.rolling import check_finite
+from analytics.indicators.rolling import not_finite
 
 
 class RSI:
@@ -30,7 +30,8 @@ class RSI:
 
     def update(self, x: float) -> float | None:
         """Feed one close; the RSI once `period` changes were seen, else None."""
-        check_finite(x)
+        if x - x != 0.0:
+            raise not_finite(x)
         prev = self._prev
         self._prev = x
         if prev is None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from analytics.indicators.rolling import RollingWindow, check_finite
+from analytics.indicators.rolling import RollingWindow, not_finite
 
 
 class SMA:
@@ -19,8 +19,11 @@ class SMA:
 
     def update(self, x: float) -> float | None:
         """Feed one value; the mean once `period` values were seen, else None."""
-        if self._window.push(check_finite(x)):
-            return self._window.total / self.period
+        if x - x != 0.0:
+            raise not_finite(x)
+        window = self._window
+        if window.push(x):
+            return (window.s + window.c) / self.period
         return None
 
     def rescale(self, factor: float) -> None:

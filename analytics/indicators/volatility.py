@@ -8,7 +8,7 @@ import statistics
 from functools import lru_cache
 from typing import Any
 
-from analytics.indicators.rolling import RollingWindow, check_finite
+from analytics.indicators.rolling import RollingWindow, not_finite
 
 _INTERVAL = re.compile(r"^(\d+)(m|h|d|wk|mo)$")
 
@@ -84,7 +84,9 @@ class Volatility:
 
     def update(self, x: float) -> float | None:
         """Feed one close; the annualised volatility once `period` returns were seen, else None."""
-        if not check_finite(x) > 0.0:
+        if x - x != 0.0:
+            raise not_finite(x)
+        if not x > 0.0:
             raise ValueError(f"volatility needs positive closes, got {x!r}")
         prev = self._prev
         self._prev = x

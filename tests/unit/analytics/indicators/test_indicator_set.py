@@ -65,7 +65,7 @@ def test_rescale_equals_recompute_on_adjusted_prices() -> None:
         adjusted.update(c / ratio)
     for c in closes[split_at:]:
         a, b = live.update(c / ratio), adjusted.update(c / ratio)
-        for field in a.__dataclass_fields__:
+        for field in a._fields:
             x, y = getattr(a, field), getattr(b, field)
             assert x == pytest.approx(y, rel=1e-9, abs=1e-12), field
 
