@@ -36,8 +36,9 @@ class NewsPoller:
         self._api = api
         self._ctx = context
         self._watermarks = WatermarkStore(context.pool, SERVICE)
-        # Published by this process (possibly not stored yet): never sent twice.
-        self._published: set[tuple[str, str]] = set()
+        # Per key, ids this process published that the table did not show yet: not sent twice.
+        # Only ids the latest response still carries are kept (bounded by one response).
+        self._published: dict[str, set[str]] = {}
         self._missing_logged: set[str] = set()
 
     def poll(self) -> int:
@@ -63,6 +64,8 @@ class NewsPoller:
             except SourceError as exc:
                 self._ctx.health.red(f"news:{key}", f"Finnhub news {key}: {exc}")
         self._ctx.publisher.flush()
+        for key in tracker.failed_keys():
+            self._published.pop(key, None)  # undelivered: sent again by the next poll
         self._watermarks.advance(tracker.confirmed())
         return published
 
@@ -84,12 +87,13 @@ class NewsPoller:
         with self._ctx.pool.connection() as conn:
             ids = [a.id for a in parsed.articles]
             stored = {row[0] for row in conn.execute(SELECT_STORED_IDS, (key, ids)).fetchall()}
-        fresh = [
-            a for a in parsed.articles if a.id not in stored and (key, a.id) not in self._published
-        ]
+        pending = self._published.setdefault(key, set())
+        pending &= set(ids)
+        pending -= stored  # stored now: the table answers for them from here on
+        fresh = [a for a in parsed.articles if a.id not in stored and a.id not in pending]
         topic = self._ctx.topics.news_articles
         for article in fresh:
-            self._published.add((key, article.id))
+            pending.add(article.id)
             callback = tracker.callback(key, article.published_at, article.event_id)
             self._ctx.publisher.publish(topic, key.encode(), encode(article), callback)
         for letter in parsed.dead_letters:
