@@ -118,16 +118,17 @@ class ServiceProcess:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
 
-def assert_refused_key_idles(
+def assert_api_idles(
     module: str,
     env: dict[str, str],
     log_dir: Path,
-    refused: Path,
     message: str,
+    refused: Path | None = None,
     **extra_env: str,
 ) -> None:
-    """A producer whose API refuses the key (an injected 401 queued three times in `refused`)
-    asks once, says `message` once in its log and in red health, and stays up."""
+    """A producer that may not call its API (no key in live mode, or a refused key: an injected
+    401 queued three times in `refused`, asked once) says `message` once in its log and in red
+    health, and stays up."""
     service = ServiceProcess(module, env, log_dir, **extra_env).start()
     try:
         wait_for(lambda: service.healthz()[0] == 503, 30, "red health")
@@ -135,7 +136,8 @@ def assert_refused_key_idles(
         status, body = service.healthz()
         assert service.running and status == 503
         assert message in json.dumps(body)
-        assert len(json.loads(refused.read_text())["responses"]) == 2
+        if refused is not None:
+            assert len(json.loads(refused.read_text())["responses"]) == 2
         assert service.log().count(message) == 1
     finally:
         assert service.stop() == 0
