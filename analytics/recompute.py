@@ -30,21 +30,6 @@ from shared.settings import load_settings
 
 logger = logging.getLogger("analytics.recompute")
 
-SELECT_SERIES = """
-SELECT symbol, interval FROM analytics_state WHERE consumer_group = %s ORDER BY symbol, interval
-"""
-# The storage consumer writes a partition's bars in order, so once the series' newest fed bar
-# is in price_bars, every earlier one the consumer was fed is too.
-HAS_BAR = "SELECT EXISTS (SELECT 1 FROM price_bars WHERE symbol = %s AND interval = %s AND ts = %s)"
-SELECT_LAST_TS = """
-SELECT last_ts FROM analytics_state WHERE consumer_group = %s AND symbol = %s AND interval = %s
-"""
-SELECT_BARS = """
-SELECT ts, close, split_basis FROM price_bars_adjusted
-WHERE symbol = %s AND interval = %s AND ts <= %s
-ORDER BY ts
-"""
-
 
 class RecomputeError(Exception):
     """A series cannot be recomputed now (the reason is the message)."""
@@ -62,15 +47,13 @@ def recompute_series(
     """Recompute one series in one transaction: (bars read, rows written, new revision)."""
     store.prepare_connection(conn)
     with conn.transaction():
-        locked = store.lock_state(conn, group, symbol, interval)
-        if locked is None:
+        last_ts = store.lock_state(conn, group, symbol, interval)
+        if last_ts is None:
             raise RecomputeError(
                 f"{symbol}/{interval}: the analytics consumer (group {group!r}) has no state for"
                 " it yet; it computes a new series from its first bar, nothing to recompute"
             )
-        _partition, last_ts, _revision = locked
-        (stored,) = conn.execute(HAS_BAR, (symbol, interval, last_ts)).fetchone() or (False,)
-        if not stored:
+        if not store.has_bar(conn, symbol, interval, last_ts):
             raise RecomputeError(
                 f"{symbol}/{interval}: price_bars has no bar at {last_ts.isoformat()} yet"
                 " (the storage consumer is behind the analytics consumer)"
@@ -78,7 +61,7 @@ def recompute_series(
         state = SeriesState.new(params, annualization_factor(interval, exchange))
         params_id = store.params_id(conn, params)
         rows = []
-        bars = conn.execute(SELECT_BARS, (symbol, interval, last_ts)).fetchall()
+        bars = store.adjusted_closes(conn, symbol, interval, last_ts)
         for ts, close, split_basis in bars:
             values = state.feed(ts, close, split_basis)
             if since is None or ts >= since:
@@ -94,15 +77,12 @@ def wait_for_storage(
     """Wait (without holding any lock) until price_bars has the series' newest fed bar."""
     deadline = time.monotonic() + timeout_s
     while True:
-        row = conn.execute(SELECT_LAST_TS, (group, symbol, interval)).fetchone()
-        conn.commit()
-        if row is None:
-            return  # recompute_series explains
-        (present,) = conn.execute(HAS_BAR, (symbol, interval, row[0])).fetchone() or (False,)
-        conn.commit()
+        last_ts = store.last_ts(conn, group, symbol, interval)
+        present = last_ts is None or store.has_bar(conn, symbol, interval, last_ts)
+        conn.commit()  # no snapshot or lock held while waiting
         if present or time.monotonic() >= deadline:
-            return
-        logger.info("%s/%s: waiting for storage to reach %s", symbol, interval, row[0])
+            return  # (no state: recompute_series explains)
+        logger.info("%s/%s: waiting for storage to reach %s", symbol, interval, last_ts)
         time.sleep(1.0)
 
 
@@ -141,7 +121,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     failures = 0
     with psycopg.connect(settings.postgres.conninfo()) as conn:
         if args.all:
-            series = [tuple(row) for row in conn.execute(SELECT_SERIES, (group,)).fetchall()]
+            series = store.series_of(conn, group)
             conn.commit()
         else:
             series = [(args.symbol, args.interval)]

@@ -90,10 +90,18 @@ ON CONFLICT (consumer_group, symbol, interval) DO UPDATE SET
 WHERE analytics_state.revision = EXCLUDED.revision
 RETURNING symbol, interval
 """
-LOCK_STATE = """
-SELECT kafka_partition, state, last_ts, revision FROM analytics_state
-WHERE consumer_group = %s AND symbol = %s AND interval = %s
-FOR UPDATE
+SELECT_SERIES = """
+SELECT symbol, interval FROM analytics_state WHERE consumer_group = %s ORDER BY symbol, interval
+"""
+SELECT_LAST_TS = """
+SELECT last_ts FROM analytics_state WHERE consumer_group = %s AND symbol = %s AND interval = %s
+"""
+LOCK_STATE = SELECT_LAST_TS + "FOR UPDATE"
+HAS_BAR = "SELECT EXISTS (SELECT 1 FROM price_bars WHERE symbol = %s AND interval = %s AND ts = %s)"
+SELECT_ADJUSTED_CLOSES = """
+SELECT ts, close, split_basis FROM price_bars_adjusted
+WHERE symbol = %s AND interval = %s AND ts <= %s
+ORDER BY ts
 """
 REPLACE_STATE = """
 UPDATE analytics_state
@@ -217,12 +225,10 @@ def save_states(
         raise FencedError(f"analytics state of {names} was replaced by a recompute")
 
 
-def lock_state(
-    conn: psycopg.Connection, group: str, symbol: str, interval: str
-) -> tuple[int, datetime, int] | None:
-    """Lock a series' state row until the transaction ends: (partition, last_ts, revision)."""
+def lock_state(conn: psycopg.Connection, group: str, symbol: str, interval: str) -> datetime | None:
+    """Lock a series' state row until the transaction ends; its last_ts (None: no state)."""
     row = conn.execute(LOCK_STATE, (group, symbol, interval)).fetchone()
-    return None if row is None else (row[0], row[2], row[3])
+    return None if row is None else row[0]
 
 
 def replace_state(
@@ -231,3 +237,27 @@ def replace_state(
     """Overwrite a locked state with a recomputed one; returns its new revision."""
     (row,) = conn.execute(REPLACE_STATE, (encode_state(state), group, symbol, interval)).fetchall()
     return int(row[0])
+
+
+def series_of(conn: psycopg.Connection, group: str) -> list[tuple[str, str]]:
+    """Every (symbol, interval) the group keeps a state for."""
+    return [(symbol, interval) for symbol, interval in conn.execute(SELECT_SERIES, (group,))]
+
+
+def last_ts(conn: psycopg.Connection, group: str, symbol: str, interval: str) -> datetime | None:
+    row = conn.execute(SELECT_LAST_TS, (group, symbol, interval)).fetchone()
+    return None if row is None else row[0]
+
+
+def has_bar(conn: psycopg.Connection, symbol: str, interval: str, ts: datetime) -> bool:
+    """Whether price_bars holds this bar. The storage consumer writes a partition's bars in
+    order, so once a series' newest fed bar is there, every earlier one fed is too."""
+    (present,) = conn.execute(HAS_BAR, (symbol, interval, ts)).fetchall()
+    return bool(present[0])
+
+
+def adjusted_closes(
+    conn: psycopg.Connection, symbol: str, interval: str, until: datetime
+) -> list[tuple[datetime, float, float]]:
+    """(ts, close, split_basis) of a series on its newest basis, oldest first, up to `until`."""
+    return conn.execute(SELECT_ADJUSTED_CLOSES, (symbol, interval, until)).fetchall()

@@ -35,6 +35,11 @@ from shared.settings import DataSource, Settings
 
 logger = logging.getLogger(__name__)
 
+# Splits stored from earlier fetches (storage writes market.actions into corporate_actions).
+KNOWN_SPLITS = """
+SELECT symbol, ts, ratio FROM corporate_actions
+WHERE kind = 'split' AND ratio > 0 AND symbol = ANY(%s)
+"""
 INSTRUMENT_FIELDS = (
     "name",
     "exchange",
@@ -305,11 +310,7 @@ class MarketPoller:
         if self._splits is None:
             try:
                 with self._pool.connection() as conn:
-                    rows = conn.execute(
-                        "SELECT symbol, ts, ratio FROM corporate_actions"
-                        " WHERE kind = 'split' AND ratio > 0 AND symbol = ANY(%s)",
-                        (list(self.market.symbols),),
-                    ).fetchall()
+                    rows = conn.execute(KNOWN_SPLITS, (list(self.market.symbols),)).fetchall()
             except psycopg.Error as exc:  # Postgres unreachable: retried next poll
                 self.health.red("corporate_actions", f"cannot read known splits: {exc}")
                 return False
