@@ -17,7 +17,7 @@ from producer.replay.overlay import inject
 from shared.health import Health
 from shared.kafka import Topics
 from shared.schemas import encode
-from shared.settings import DataSource, KafkaSettings, MacroSettings, Settings, SourceSettings
+from shared.settings import DataSource, MacroSettings, Settings, SourceSettings
 from tests.integration.bar_stream import end_offsets, publish
 from tests.integration.processes import assert_api_idles
 from tests.integration.storage_thread import fast_consumer, storage_running, wait_stored
@@ -198,18 +198,3 @@ def test_401_stops_calling_fred_with_one_message_and_red_health_but_stays_up(
         REPLAY_OVERLAY_DIR=str(overlay),
         MACRO_POLL_INTERVAL_S="0.5",
     )
-
-
-def test_live_without_a_key_says_so_once_and_idles_without_fabricating(
-    service_env: dict[str, str], topics: Topics, kafka_settings: KafkaSettings, tmp_path: Path
-) -> None:
-    assert_api_idles(
-        "producer.macro",
-        service_env,
-        tmp_path,
-        "FRED: no API key set (DATA_SOURCE=live)",
-        DATA_SOURCE="live",
-        FINNHUB_API_KEY="",
-        FRED_API_KEY="",
-    )
-    assert all(end == 0 for end in end_offsets(kafka_settings, topics.macro_observations).values())

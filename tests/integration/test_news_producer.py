@@ -15,7 +15,7 @@ from producer.news.service import run
 from producer.replay.overlay import inject
 from shared.health import Health
 from shared.kafka import Topics
-from shared.settings import DataSource, KafkaSettings, NewsSettings, Settings, SourceSettings
+from shared.settings import DataSource, NewsSettings, Settings, SourceSettings
 from tests.integration.bar_stream import end_offsets
 from tests.integration.processes import assert_api_idles
 from tests.integration.storage_thread import fast_consumer, storage_running, wait_stored
@@ -138,18 +138,3 @@ def test_401_stops_calling_finnhub_with_one_message_and_red_health_but_stays_up(
         REPLAY_OVERLAY_DIR=str(overlay),
         NEWS_POLL_INTERVAL_S="0.5",
     )
-
-
-def test_live_without_a_key_says_so_once_and_idles_without_fabricating(
-    service_env: dict[str, str], topics: Topics, kafka_settings: KafkaSettings, tmp_path: Path
-) -> None:
-    assert_api_idles(
-        "producer.news",
-        service_env,
-        tmp_path,
-        "Finnhub: no API key set (DATA_SOURCE=live)",
-        DATA_SOURCE="live",
-        FINNHUB_API_KEY="",
-        FRED_API_KEY="",
-    )
-    assert all(end == 0 for end in end_offsets(kafka_settings, topics.news_articles).values())
