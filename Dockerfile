@@ -16,5 +16,6 @@ RUN pip install -r requirements.txt
 
 # A home directory because yfinance keeps its cookie and timezone caches under ~/.cache.
 RUN useradd --create-home --uid 10001 pipeline
+# The source and recordings/ (/app/recordings: DATA_SOURCE=replay's default REPLAY_DIR).
 COPY . .
 USER pipeline

@@ -23,16 +23,9 @@ from pipeline_supervisor.status import (
 )
 from shared.errors import SettingsError
 from shared.health import health_port
+from shared.services import Service, all_services
 from shared.settings import HealthSettings, build, project_root
 
-# Every long-running service, one line each; each also needs a port offset in shared/health.py.
-SERVICES: tuple[str, ...] = (
-    "producer.market",
-    "producer.news",
-    "producer.macro",
-    "consumer.storage",
-    "analytics.consumer",
-)
 # One-shot steps before any service starts: the schema first, then the topics.
 SETUP_STEPS: tuple[tuple[str, ...], ...] = (("db", "migrate"), ("shared.topic_setup",))
 
@@ -197,15 +190,25 @@ def run_step(argv: list[str], stop: threading.Event) -> int:
     return code if code > 0 else 1
 
 
+def children_for(selected: Sequence[Service], health: HealthSettings) -> list[Child]:
+    """One supervised process per service: `python -m MODULE`, scraped on its health port."""
+    return [
+        Child(one.name, [sys.executable, "-m", one.module], health_port(health, one.name))
+        for one in selected
+    ]
+
+
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    def services(value: str) -> tuple[str, ...]:
+    known = {service.name: service for service in all_services()}
+
+    def selection(value: str) -> tuple[Service, ...]:
         names = tuple(dict.fromkeys(name.strip() for name in value.split(",") if name.strip()))
-        unknown = [name for name in names if name not in SERVICES]
+        unknown = [name for name in names if name not in known]
         if unknown or not names:
             raise argparse.ArgumentTypeError(
-                f"unknown service(s) {', '.join(unknown) or '(none)'}; known: {', '.join(SERVICES)}"
+                f"unknown service(s) {', '.join(unknown) or '(none)'}; known: {', '.join(known)}"
             )
-        return names
+        return tuple(known[name] for name in names)
 
     def positive(value: str) -> float:
         seconds = float(value)
@@ -216,9 +219,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python start_pipeline.py", description=__doc__)
     parser.add_argument(
         "--services",
-        type=services,
-        default=SERVICES,
-        help=f"comma-separated subset to start (default: {','.join(SERVICES)})",
+        type=selection,
+        default=all_services(),
+        help=f"comma-separated subset to start (default: {','.join(known)})",
     )
     parser.add_argument(
         "--status-every",
@@ -258,14 +261,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         if code != 0:
             return code
-    children = [
-        Child(name, [sys.executable, "-m", name], health_port(health, name))
-        for name in args.services
-    ]
+    children = children_for(args.services, health)
     try:
         code = supervise(children, stop, args.status_every, scrape_host(health.host))
     finally:
-        say(f"stopping {', '.join(args.services)}", sys.stdout)
+        say(f"stopping {', '.join(child.name for child in children)}", sys.stdout)
         stop_all(children)
     say("stopped", sys.stdout)
     return code

@@ -24,15 +24,11 @@ from analytics import store
 from analytics.consumer.service import configured_params
 from analytics.indicators import IndicatorParams, annualization_factor
 from analytics.series import SeriesState
-from shared.errors import SettingsError
+from shared.errors import RecomputeError, SettingsError
 from shared.service import configure_logging
 from shared.settings import load_settings
 
 logger = logging.getLogger("analytics.recompute")
-
-
-class RecomputeError(Exception):
-    """A series cannot be recomputed now (the reason is the message)."""
 
 
 def recompute_series(

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from analytics.indicators import IndicatorParams, IndicatorSet, IndicatorValues
+from analytics.indicators.copying import independent_copy
 
 
 @dataclass
@@ -37,6 +38,10 @@ class SeriesState:
         self.split_basis = split_basis
         self.last_ts = ts
         return values
+
+    def copy(self) -> SeriesState:
+        """An independent copy: a batch feeds copies, so the committed state stays as it was."""
+        return SeriesState(independent_copy(self.indicators), self.last_ts, self.split_basis)
 
     def to_state(self) -> dict[str, Any]:
         """JSON-ready exact state (`last_ts` is kept beside it, in its own column)."""

@@ -13,7 +13,7 @@ from psycopg.types.json import Jsonb
 
 from analytics.indicators import IndicatorParams, IndicatorValues
 from analytics.series import SeriesState
-from shared.loop_store import FencedError
+from shared.errors import FencedError, StateRestoreError
 
 # DO NOTHING, then a plain SELECT when the row exists: an ON CONFLICT DO UPDATE would lock the
 # row against every open batch (their indicators rows hold FOR KEY SHARE on it through the
@@ -117,11 +117,16 @@ IndicatorRow = tuple[Any, ...]
 
 @dataclass
 class StoredSeries:
-    """A series' state as the consumer holds it: where it lives and the revision it read."""
+    """A series' state as the consumer holds it: where it lives, the revision it read and the
+    id of the periods it is computed with."""
 
     state: SeriesState
     kafka_partition: int
     revision: int = 0
+    params_id: int = 0
+
+    def copy(self) -> StoredSeries:
+        return StoredSeries(self.state.copy(), self.kafka_partition, self.revision, self.params_id)
 
 
 def prepare_connection(conn: psycopg.Connection) -> None:
@@ -185,13 +190,24 @@ def insert_late_bars(
 def load_states(
     conn: psycopg.Connection, group: str, partitions: Sequence[int]
 ) -> dict[tuple[str, str], StoredSeries]:
+    """The stored states of these partitions' series, with the id of each one's periods.
+
+    A state this code cannot read raises StateRestoreError naming the series."""
     rows = conn.execute(SELECT_STATES, (group, list(partitions))).fetchall()
-    return {
-        (symbol, interval): StoredSeries(
-            SeriesState.from_state(state, last_ts), kafka_partition, revision
-        )
-        for symbol, interval, kafka_partition, state, last_ts, revision in rows
-    }
+    loaded: dict[tuple[str, str], StoredSeries] = {}
+    ids: dict[IndicatorParams, int] = {}
+    for symbol, interval, kafka_partition, state, last_ts, revision in rows:
+        try:
+            series = SeriesState.from_state(state, last_ts)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise StateRestoreError(
+                f"analytics_state of {symbol}/{interval} ({type(exc).__name__}: {exc})"
+            ) from exc
+        params = series.indicators.params
+        if params not in ids:
+            ids[params] = params_id(conn, params)
+        loaded[(symbol, interval)] = StoredSeries(series, kafka_partition, revision, ids[params])
+    return loaded
 
 
 def encode_state(state: SeriesState) -> str:

@@ -69,7 +69,7 @@ def fresh_target(name: str) -> Iterator[BenchTarget]:
 
 
 def emit_settings(target: BenchTarget, **extra: object) -> None:
-    """The settings the figures were measured under (DESIGN.md "Benchmarks")."""
+    """The settings the figures were measured under (README "Benchmarks")."""
     with psycopg.connect(target.postgres.conninfo()) as conn:
         for setting in ("fsync", "synchronous_commit", "shared_buffers", "server_version"):
             emit(

@@ -13,7 +13,6 @@ from producer.replay.adapters import RecordingAdapter, ReplayAdapter
 from producer.replay.index import ReplayIndex
 from producer.replay.manifest import Manifest
 from producer.replay.overlay import Overlay
-from shared.errors import SettingsError
 from shared.settings import DataSource, SourceSettings
 
 logger = logging.getLogger(__name__)
@@ -86,8 +85,6 @@ def build_session(
     JSON APIs with keys) gives a plain requests.Session without browser headers.
     """
     if source.data_source is DataSource.REPLAY:
-        if source.replay_dir is None:
-            raise SettingsError("REPLAY_DIR must be set when DATA_SOURCE=replay")
         logger.info("replaying recorded responses from %s", source.replay_dir)
         index = index or ReplayIndex.scan(source.replay_dir)
         return replay_session(index, source.replay_overlay_dir)

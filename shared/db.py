@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import psycopg
 from psycopg_pool import ConnectionPool
@@ -32,10 +32,16 @@ def make_pool(
     settings: PostgresSettings,
     name: str,
     configure: Callable[[psycopg.Connection], None] | None = None,
+    session: Mapping[str, int] | None = None,
 ) -> ConnectionPool:
-    """A pool that opens lazily: a consumer keeps running (paused) while Postgres is down."""
+    """A pool that opens lazily: a consumer keeps running (paused) while Postgres is down.
+
+    `session`: server settings for every connection (e.g. statement_timeout in ms), sent at
+    connect time so they hold from the first statement on."""
+    options = " ".join(f"-c {name}={value}" for name, value in (session or {}).items())
     pool = ConnectionPool(
         settings.conninfo(),
+        kwargs={"options": options} if options else None,
         min_size=settings.pool_min_size,
         max_size=settings.pool_max_size,
         name=name,

@@ -47,6 +47,19 @@ class RetryableError(SourceError):
     """A transient failure (429, 5xx, timeout): retry with backoff."""
 
 
+class FencedError(PipelineError):
+    """A batch's offsets (or a state it read) moved under it: another member owns a partition
+    now, or the batch does not start where the stored offset points. The batch is rolled back."""
+
+
+class RecomputeError(PipelineError):
+    """A series cannot be recomputed now (the reason is the message)."""
+
+
+class StateRestoreError(PipelineError):
+    """A partition's stored state cannot be restored: the partition stays paused (health red)."""
+
+
 class StorageError(PipelineError):
     """A database write failed; raised after rollback."""
 

@@ -9,27 +9,23 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from shared import services
 from shared.errors import SettingsError
 from shared.metrics import HEALTHY
 from shared.settings import HealthSettings
 
 logger = logging.getLogger(__name__)
 
-# Each service's port is HEALTH_BASE_PORT + its offset + 100 * HEALTH_REPLICA_INDEX,
-# unless HEALTH_PORT names one explicitly (0 lets the OS choose).
-SERVICE_PORT_OFFSETS = {
-    "producer.market": 1,
-    "producer.news": 2,
-    "producer.macro": 3,
-    "consumer.storage": 10,
-    "analytics.consumer": 20,
-}
-
 
 def health_port(settings: HealthSettings, service: str) -> int:
+    """HEALTH_BASE_PORT + the service's registered offset + 100 * HEALTH_REPLICA_INDEX.
+
+    HEALTH_PORT, when set, names the port instead (0 lets the OS choose).
+    """
     if settings.port is not None:
         return settings.port
-    return settings.base_port + SERVICE_PORT_OFFSETS[service] + 100 * settings.replica_index
+    offset = services.by_name(service).port_offset
+    return settings.base_port + offset + services.REPLICA_PORT_STRIDE * settings.replica_index
 
 
 class Health:

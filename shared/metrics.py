@@ -24,6 +24,15 @@ BAR_REVISIONS = Counter("pipeline_bar_revisions", "Later versions of a stored ba
 FENCED_BATCHES = Counter(
     "pipeline_fenced_batches", "Batches dropped because another consumer owns the partition now"
 )
+BATCH_RETRIES = Counter(
+    "pipeline_batch_failures",
+    "Batch writes that failed, by what the loop did (retry, halve, data, refused, fenced)",
+    ["action"],
+)
+REFUSED_POSITIONS = Counter(
+    "pipeline_refused_positions",
+    "Batches of a partition refused because they did not start at the stored offset",
+)
 HEALTHY = Gauge("pipeline_healthy", "1 when /healthz is green")
 API_DISABLED = Gauge(
     "pipeline_api_disabled",

@@ -31,6 +31,7 @@ def configure_logging(service: str) -> None:
 def run_service(service: str, run: ServiceRun) -> int:
     """Run `run(settings, stop, health)` until it returns or SIGTERM/SIGINT sets `stop`.
 
+    `service` is a name registered in shared/services.py (it gives the health port).
     Returns the process exit code: 0 on a clean stop, 2 on a settings problem (one line).
     """
     configure_logging(service)

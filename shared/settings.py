@@ -106,6 +106,23 @@ class PostgresSettings(BaseSettings):
     pool_min_size: int = Field(1, ge=0)
     pool_max_size: int = Field(4, ge=1)
     connect_timeout_s: int = Field(5, ge=1)
+    # Server-side limits of the services' sessions. Unset: a fifth (statement) and a tenth
+    # (lock) of CONSUMER_MAX_POLL_INTERVAL_MS, so a slow statement or a held lock never costs a
+    # consumer its place in the group; set explicitly, they must stay at most half of it.
+    statement_timeout_ms: int | None = Field(None, ge=1)
+    lock_timeout_ms: int | None = Field(None, ge=1)
+    # A session idle inside a transaction this long is ended by the server (0: never).
+    idle_in_transaction_timeout_ms: int = Field(600_000, ge=0)
+    # TCP keepalives (libpq): a dead server or network path is noticed in about
+    # idle + interval * count seconds instead of the kernel's two hours.
+    keepalives_idle_s: int = Field(30, ge=1)
+    keepalives_interval_s: int = Field(10, ge=1)
+    keepalives_count: int = Field(3, ge=1)
+
+    @field_validator("statement_timeout_ms", "lock_timeout_ms", mode="before")
+    @classmethod
+    def _empty_is_derived(cls, value: Any) -> Any:
+        return None if value == "" else value
 
     def conninfo(self, dbname: str | None = None) -> str:
         """A libpq connection string; keep it out of logs (it holds the password)."""
@@ -120,7 +137,28 @@ class PostgresSettings(BaseSettings):
             sslmode=self.sslmode,
             connect_timeout=self.connect_timeout_s,
             application_name="market-pipeline",
+            keepalives=1,
+            keepalives_idle=self.keepalives_idle_s,
+            keepalives_interval=self.keepalives_interval_s,
+            keepalives_count=self.keepalives_count,
         )
+
+    def session_timeouts(self, max_poll_interval_ms: int) -> dict[str, int]:
+        """statement_timeout, lock_timeout and idle_in_transaction_session_timeout (ms) for a
+        consumer's sessions, checked against the consumer's max.poll.interval.ms."""
+        statement = self.statement_timeout_ms or max_poll_interval_ms // 5
+        lock = self.lock_timeout_ms or max_poll_interval_ms // 10
+        for name, value in (("STATEMENT_TIMEOUT_MS", statement), ("LOCK_TIMEOUT_MS", lock)):
+            if value > max_poll_interval_ms // 2:
+                raise SettingsError(
+                    f"invalid setting POSTGRES_{name}: {value} ms is not well below "
+                    f"CONSUMER_MAX_POLL_INTERVAL_MS ({max_poll_interval_ms} ms); at most half"
+                )
+        return {
+            "statement_timeout": statement,
+            "lock_timeout": lock,
+            "idle_in_transaction_session_timeout": self.idle_in_transaction_timeout_ms,
+        }
 
     def describe(self) -> str:
         """Where the database is, without the password."""
@@ -132,13 +170,19 @@ class DataSource(StrEnum):
     REPLAY = "replay"
 
 
+def bundled_recordings() -> Path:
+    """The recorded API responses shipped with the project (recordings/, see its PROVENANCE.md)."""
+    return project_root() / "recordings"
+
+
 class SourceSettings(BaseSettings):
-    """Live APIs or recorded responses (DESIGN.md "Data sources")."""
+    """Live APIs or recorded responses (README: `DATA_SOURCE`, `REPLAY_DIR`)."""
 
     model_config = _config("")
 
     data_source: DataSource = DataSource.LIVE
-    replay_dir: Path | None = None
+    # DATA_SOURCE=replay with nothing else set replays the bundled recordings (offline demo).
+    replay_dir: Path = Field(default_factory=bundled_recordings)
     # Writable folder of injected response sequences (fault tests); never the recorded data.
     replay_overlay_dir: Path | None = None
     record_dir: Path | None = None
@@ -146,11 +190,8 @@ class SourceSettings(BaseSettings):
 
     @model_validator(mode="after")
     def _replay_needs_dir(self) -> SourceSettings:
-        if self.data_source is DataSource.REPLAY:
-            if self.replay_dir is None:
-                raise ValueError("REPLAY_DIR must be set when DATA_SOURCE=replay")
-            if not self.replay_dir.is_dir():
-                raise ValueError(f"REPLAY_DIR={self.replay_dir} is not a directory")
+        if self.data_source is DataSource.REPLAY and not self.replay_dir.is_dir():
+            raise ValueError(f"REPLAY_DIR={self.replay_dir} is not a directory")
         if self.data_source is DataSource.REPLAY and self.record_dir is not None:
             raise ValueError("RECORD_DIR records live responses; unset it when DATA_SOURCE=replay")
         return self
@@ -248,12 +289,20 @@ class ConsumerSettings(BaseSettings):
     poll_timeout_s: float = Field(0.5, gt=0, le=1.0)
     max_poll_interval_ms: int = Field(300_000, ge=1000)
     session_timeout_ms: int = Field(45_000, ge=1000)
-    # How often a paused consumer retries Postgres.
+    # The first wait after a transient database failure (doubling up to retry_max_s); also
+    # how long a batch waits for a pooled connection.
     db_retry_s: float = Field(1.0, gt=0)
-    # Test hooks (tests/integration): SIGKILL this process at a named point of the batch
-    # transaction, or stall once there for CONSUMER_FAILPOINT_STALL_S (to be fenced).
-    failpoint: Literal["", "after_copy", "after_commit", "stall_after_copy"] = ""
-    failpoint_stall_s: float = Field(0.0, ge=0)
+    retry_max_s: float = Field(30.0, gt=0)
+    # How often a batch PostgreSQL refuses (read-only, privileges, a missing table) or a state
+    # that cannot be restored is tried again, with health red meanwhile.
+    refused_retry_s: float = Field(30.0, gt=0)
+    # A batch whose messages the database rejects one by one is dead-lettered message by
+    # message, up to this share of the batch (at least one); past it the member pauses,
+    # because the fault is then the database's, not the messages'.
+    poison_max_share: float = Field(0.1, gt=0, le=1)
+    # ... and at most this many in a row with nothing stored between them: a database that
+    # rejects everything (a constraint added by mistake) pauses the member after a few.
+    poison_max_in_row: int = Field(3, ge=1)
 
 
 class AnalyticsSettings(BaseSettings):
@@ -290,7 +339,7 @@ class HealthSettings(BaseSettings):
     model_config = _config("HEALTH_")
 
     host: str = "127.0.0.1"
-    # Each service adds its own offset, each replica 100: see shared.health.SERVICE_PORT_OFFSETS.
+    # Each service adds its own offset, each replica 100: see shared/services.py.
     base_port: int = Field(18080, ge=1, le=65000)
     port: int | None = Field(None, ge=0, le=65535)
     replica_index: int = Field(0, ge=0)
@@ -357,7 +406,7 @@ def build(model: type[SettingsT]) -> SettingsT:
 
 def load_settings() -> Settings:
     """Read every settings group; raise SettingsError with one clear line on the first bad one."""
-    return Settings(
+    settings = Settings(
         kafka=build(KafkaSettings),
         postgres=build(PostgresSettings),
         source=build(SourceSettings),
@@ -370,6 +419,9 @@ def load_settings() -> Settings:
         macro=build(MacroSettings),
         analytics=build(AnalyticsSettings),
     )
+    # Settings that depend on each other are checked at start, not when first used.
+    settings.postgres.session_timeouts(settings.consumer.max_poll_interval_ms)
+    return settings
 
 
 def project_root() -> Path:

@@ -1,15 +1,19 @@
-"""Test-wide setup: the test stack's addresses, and where the recorded API data lives."""
+"""Test-wide setup: the test stack's addresses, a clean settings environment, the recordings."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from pydantic_settings import BaseSettings
+
+from shared import settings as settings_module
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-# The team folder sits beside the checkout; tests (never the product) read recorded data there.
-SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
+# The recorded API responses bundled with the repository (recordings/PROVENANCE.md).
+RECORDINGS = REPO_ROOT / "recordings"
 
 # The test stack's own addresses (infra/test.env, the one place they live), unless the caller
 # names other servers: `make test` never reuses a `make run` stack.
@@ -21,11 +25,48 @@ TEST_STACK_ENV = dict(
 for _name, _value in TEST_STACK_ENV.items():
     os.environ.setdefault(_name, _value)
 
+# Every settings model of the pipeline, found in shared/settings.py itself: a new one is covered.
+SETTINGS_MODELS: tuple[type[BaseSettings], ...] = tuple(
+    value
+    for value in vars(settings_module).values()
+    if isinstance(value, type)
+    and issubclass(value, BaseSettings)
+    and value.__module__ == settings_module.__name__
+)
+
+
+def pipeline_env_names() -> frozenset[str]:
+    """Every environment variable a settings model reads (`env_prefix` + field name)."""
+    return frozenset(
+        (model.model_config.get("env_prefix", "") + name).upper()
+        for model in SETTINGS_MODELS
+        for name in model.model_fields
+    )
+
+
+@pytest.fixture(scope="session", autouse=True)
+def isolated_settings() -> Iterator[None]:
+    """Tests see the pipeline's defaults, whatever the caller's shell or `.env` says.
+
+    Every pipeline setting the caller exported is removed from os.environ (so from the services
+    the tests start, too), except the test stack's addresses above; and no settings model reads
+    a `.env` file. Session-scoped: the session fixtures that build settings see it as well.
+    """
+    keep = set(TEST_STACK_ENV)
+    names = pipeline_env_names()
+    with pytest.MonkeyPatch.context() as patch:
+        for name in list(os.environ):
+            # pydantic-settings matches names case-insensitively.
+            if name.upper() in names and name not in keep:
+                patch.delenv(name)
+        for model in SETTINGS_MODELS:
+            patch.setitem(model.model_config, "env_file", None)
+        yield
+
 
 @pytest.fixture(scope="session")
-def shared_data() -> Path:
-    if not SHARED_DATA.is_dir():
-        pytest.fail(
-            f"recorded data not found at {SHARED_DATA}: tests need ../shared beside the repo"
-        )
-    return SHARED_DATA
+def recordings() -> Path:
+    """The folder of recorded API responses: the one way tests reach recorded data."""
+    if not RECORDINGS.is_dir():
+        pytest.fail(f"recorded data not found at {RECORDINGS}")
+    return RECORDINGS

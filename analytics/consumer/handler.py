@@ -1,9 +1,15 @@
-"""The analytics consumer's handler: bars in, one indicators row per bar, exact state per series."""
+"""The analytics consumer's handler: bars in, one indicators row per bar, exact state per series.
+
+The loop keeps one state per partition: the series (symbol, interval) of that partition, each
+with its exact indicator state. `process` feeds copies of the series a batch touches, so the
+committed states never change until the batch's transaction has committed.
+"""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 
 import psycopg
@@ -13,39 +19,50 @@ from analytics import store
 from analytics.indicators import IndicatorParams, annualization_factor
 from analytics.series import SeriesState
 from analytics.store import StoredSeries
-from shared.consumer_handler import Handler, Record
+from shared.loop import Effects, Handler, PartitionKey, Record
 from shared.metrics import BARS_SKIPPED, ROWS_WRITTEN, UPSERT_CONFLICTS
 from shared.schemas import Bar, decode
 from shared.validation import validate_bar
 
 logger = logging.getLogger(__name__)
 
+SeriesKey = tuple[str, str]
+# A partition's state: its series by (symbol, interval).
+PartitionSeries = dict[SeriesKey, StoredSeries]
+
+
+@dataclass
+class IndicatorEffects:
+    """What a batch writes: indicator rows, the series it moved, the bars older than their
+    series' newest (duplicates or late: told apart against the table by the store)."""
+
+    rows: list[store.IndicatorRow] = field(default_factory=list)
+    touched: dict[SeriesKey, StoredSeries] = field(default_factory=dict)
+    older: list[tuple[Bar, datetime]] = field(default_factory=list)
+    repeats: int = 0
+
 
 class AnalyticsHandler(Handler):
-    """Keeps the states of the series in the partitions this member owns.
-
-    In memory a state may run ahead of the database while a batch is being written; the loop
-    calls `load` whenever that batch did not commit, so memory never drifts from what is stored.
-    """
-
     def __init__(self, group: str, params: IndicatorParams, params_id: int, exchange: str) -> None:
         """`params_id` is the committed id of `params` (see store.params_id)."""
         self._group = group
         self._params = params
         self._params_id = params_id
         self._exchange = exchange
-        self._series: dict[tuple[str, str], StoredSeries] = {}
 
     def decode(self, message: Message) -> Bar:
         bar = decode(message.value(), Bar)
         validate_bar(bar)
         return bar
 
-    def load(self, conn: psycopg.Connection, partitions: Sequence[tuple[str, int]]) -> None:
-        numbers = {partition for _topic, partition in partitions}
-        self._drop(numbers)
-        loaded = store.load_states(conn, self._group, sorted(numbers))
-        self._series.update(loaded)
+    def load(
+        self, conn: psycopg.Connection, partitions: Sequence[PartitionKey]
+    ) -> dict[PartitionKey, PartitionSeries]:
+        states: dict[PartitionKey, PartitionSeries] = {key: {} for key in partitions}
+        by_number = {key[1]: key for key in partitions}  # one topic: market.bars
+        loaded = store.load_states(conn, self._group, sorted(by_number))
+        for series_key, series in loaded.items():
+            states[by_number[series.kafka_partition]][series_key] = series
         stale = sum(1 for s in loaded.values() if s.state.indicators.params != self._params)
         if stale:
             logger.warning(
@@ -53,56 +70,57 @@ class AnalyticsHandler(Handler):
                 "`python -m analytics.recompute --all` moves them to the configured ones",
                 stale,
             )
+        return states
 
-    def forget(self, partitions: Sequence[tuple[str, int]]) -> None:
-        self._drop({partition for _topic, partition in partitions})
-
-    def _drop(self, partitions: set[int]) -> None:
-        for key in [k for k, s in self._series.items() if s.kafka_partition in partitions]:
-            del self._series[key]
-
-    def write(self, conn: psycopg.Connection, records: Sequence[Record]) -> None:
-        rows: list[store.IndicatorRow] = []
-        touched: dict[tuple[str, str], StoredSeries] = {}
-        older: list[tuple[Bar, datetime]] = []
-        # Series restored with periods other than the configured ones keep theirs (and their
-        # id) until recomputed; those ids are looked up in this batch's transaction.
-        other_params_ids: dict[IndicatorParams, int] = {}
-        repeats = 0
+    def process(
+        self, records: Sequence[Record], states: Mapping[PartitionKey, PartitionSeries | None]
+    ) -> Effects:
+        out = IndicatorEffects()
+        new_states: dict[PartitionKey, PartitionSeries] = {}
         for record in records:
             bar: Bar = record.value
+            partition_key = (record.topic, record.partition)
+            series_map = new_states.get(partition_key)
+            if series_map is None:
+                series_map = new_states[partition_key] = dict(states.get(partition_key) or {})
             key = (bar.symbol, bar.interval)
-            series = self._series.get(key)
+            series = out.touched.get(key)
             if series is None:
-                state = SeriesState.new(
-                    self._params, annualization_factor(bar.interval, self._exchange)
-                )
-                series = self._series[key] = StoredSeries(state, record.partition)
+                committed = series_map.get(key)
+                if committed is None:
+                    state = SeriesState.new(
+                        self._params, annualization_factor(bar.interval, self._exchange)
+                    )
+                    series = StoredSeries(state, record.partition, 0, self._params_id)
+                else:
+                    series = committed.copy()
             newest = series.state.last_ts
             if newest is not None and bar.ts <= newest:
-                # The newest bar again is a duplicate; an older one is sorted out below.
+                # The newest bar again is a duplicate; an older one is sorted out by the store.
                 if bar.ts == newest:
-                    repeats += 1
+                    out.repeats += 1
                 else:
-                    older.append((bar, newest))
+                    out.older.append((bar, newest))
                 continue
             values = series.state.feed(bar.ts, bar.close, bar.split_basis)
-            params = series.state.indicators.params
-            if params is self._params or params == self._params:  # `is`: the usual, cheap case
-                params_id = self._params_id
-            elif (params_id := other_params_ids.get(params)) is None:
-                params_id = other_params_ids[params] = store.params_id(conn, params)
-            rows.append(store.indicator_row(bar.symbol, bar.interval, bar.ts, values, params_id))
+            out.rows.append(
+                store.indicator_row(bar.symbol, bar.interval, bar.ts, values, series.params_id)
+            )
             series.kafka_partition = record.partition
-            touched[key] = series
-        written = store.write_indicators(conn, rows)
+            series_map[key] = out.touched[key] = series
+        return Effects(rows=out, states=new_states)
+
+    def write(self, conn: psycopg.Connection, effects: Effects) -> None:
+        out: IndicatorEffects = effects.rows
+        written = store.write_indicators(conn, out.rows)
         # Rows are counted before COMMIT: a batch rolled back and redone is counted again.
         ROWS_WRITTEN.labels("indicators").inc(written)
-        UPSERT_CONFLICTS.labels("indicators").inc(len(rows) - written)
-        if older:
-            repeats += self._sort_out_older(conn, older)
+        UPSERT_CONFLICTS.labels("indicators").inc(len(out.rows) - written)
+        repeats = out.repeats
+        if out.older:
+            repeats += self._sort_out_older(conn, out.older)
         BARS_SKIPPED.labels("duplicate").inc(repeats)
-        store.save_states(conn, self._group, touched)
+        store.save_states(conn, self._group, out.touched)
 
     def _sort_out_older(self, conn: psycopg.Connection, older: list[tuple[Bar, datetime]]) -> int:
         """A bar before its series' newest was either fed already (a duplicate) or arrives late:

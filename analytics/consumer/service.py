@@ -10,13 +10,14 @@ import psycopg
 from analytics import store
 from analytics.consumer.handler import AnalyticsHandler
 from analytics.indicators import IndicatorParams
-from shared.consumer_loop import run_consumer
+from shared import services
 from shared.db import check_database
 from shared.health import Health
 from shared.kafka import check_broker, topics_for
+from shared.loop import run_consumer
 from shared.settings import AnalyticsSettings, Settings
 
-SERVICE = "analytics.consumer"
+SERVICE = services.ANALYTICS_CONSUMER.name
 
 
 def configured_params(settings: AnalyticsSettings) -> IndicatorParams:

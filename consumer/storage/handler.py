@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import psycopg
@@ -10,9 +10,8 @@ from confluent_kafka import Message
 
 from consumer.storage import reference_repository as reference
 from consumer.storage.repository import write_bars, write_forwarded_dead_letters
-from shared.consumer_handler import Handler, Record
-from shared.errors import ValidationError
 from shared.kafka import Topics
+from shared.loop import Effects, Handler, PartitionKey, Record
 from shared.metrics import BAR_REVISIONS, ROWS_WRITTEN, UPSERT_CONFLICTS
 from shared.schemas import (
     Article,
@@ -23,7 +22,7 @@ from shared.schemas import (
     MacroObservation,
     decode,
 )
-from shared.validation import validate_bar
+from shared.validation import validate
 
 
 class StorageHandler(Handler):
@@ -46,18 +45,18 @@ class StorageHandler(Handler):
 
     def decode(self, message: Message) -> Any:
         value = decode(message.value(), self._models[message.topic()])
-        if isinstance(value, Bar):
-            validate_bar(value)
-        elif isinstance(value, Article) and not -1.0 <= value.sentiment <= 1.0:
-            raise ValidationError(f"sentiment {value.sentiment} outside [-1, 1]")
-        elif isinstance(value, CorporateAction) and value.kind not in ("split", "dividend"):
-            raise ValidationError(f"unknown corporate action kind {value.kind!r}")
+        validate(value)
         return value
 
-    def write(self, conn: psycopg.Connection, records: Sequence[Record]) -> None:
+    def process(self, records: Sequence[Record], states: Mapping[PartitionKey, Any]) -> Effects:
+        """Stateless: the records grouped by topic are the rows to write."""
         by_topic: dict[str, list[Record]] = {}
         for record in records:
             by_topic.setdefault(record.topic, []).append(record)
+        return Effects(rows=by_topic)
+
+    def write(self, conn: psycopg.Connection, effects: Effects) -> None:
+        by_topic: dict[str, list[Record]] = effects.rows
         topics = self._topics
         if bars := by_topic.get(topics.market_bars):
             result = write_bars(conn, bars)

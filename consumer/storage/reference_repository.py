@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import psycopg
 
-from shared.consumer_handler import Record
+from shared.loop.contract import Record
 from shared.schemas import Article, CorporateAction, Instrument, MacroObservation
 
 # Per-connection staging tables like staging_bars (emptied by every COMMIT).

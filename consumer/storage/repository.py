@@ -8,8 +8,8 @@ from dataclasses import dataclass
 import psycopg
 
 from consumer.storage.reference_repository import prepare_connection as reference_staging
-from shared.consumer_handler import Record
-from shared.loop_store import insert_dead_letters
+from shared.loop.contract import Record
+from shared.loop.offsets import insert_dead_letters
 from shared.schemas import Bar, DeadLetter
 
 # A per-connection staging table (created once when the pool opens the connection, emptied by

@@ -6,13 +6,14 @@ import threading
 
 from consumer.storage.handler import StorageHandler
 from consumer.storage.repository import prepare_connection
-from shared.consumer_loop import run_consumer
+from shared import services
 from shared.db import check_database
 from shared.health import Health
 from shared.kafka import check_broker, topics_for
+from shared.loop import run_consumer
 from shared.settings import Settings
 
-SERVICE = "consumer.storage"
+SERVICE = services.CONSUMER_STORAGE.name
 
 
 def run(settings: Settings, stop: threading.Event, health: Health) -> None:

@@ -8,9 +8,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
+from shared import services
 from shared.schemas import DeadLetter, MacroObservation, MacroSeries, event_id
 
-SERVICE = "producer.macro"
+SERVICE = services.PRODUCER_MACRO.name
 SOURCE = "fred"
 MISSING = "."  # FRED's missing value: NULL, never a dropped date
 

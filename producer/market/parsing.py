@@ -15,12 +15,13 @@ import pandas as pd
 from producer.market.windows import bar_key
 from producer.yahoo_client import ChartFetch
 from producer.yahoo_intervals import DAILY, INTERVAL_STEP
+from shared import services
 from shared.calendar import ExchangeCalendar
 from shared.errors import ValidationError
 from shared.schemas import Bar, CorporateAction, DeadLetter, event_id
 from shared.validation import validate_bar
 
-SERVICE = "producer.market"
+SERVICE = services.PRODUCER_MARKET.name
 
 # Why an expected API artefact was dropped (the `reason` label of shared.metrics.DROPPED).
 OUTSIDE_WINDOW = "outside_window"  # Yahoo appends the latest price after the requested end

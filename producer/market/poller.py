@@ -87,7 +87,7 @@ class MarketPoller:
         self.source = "replay" if self.replay else "yahoo"
         self.calendar = get_calendar(self.market.exchange)
         self.index: ReplayIndex | None = None
-        if self.replay and settings.source.replay_dir is not None:
+        if self.replay:
             self.index = ReplayIndex.scan(settings.source.replay_dir)
         session = build_session(settings.source, self.index)
         self.client = YahooClient(

@@ -12,9 +12,10 @@ from typing import Any
 
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
+from shared import services
 from shared.schemas import Article, DeadLetter, event_id
 
-SERVICE = "producer.news"
+SERVICE = services.PRODUCER_NEWS.name
 SOURCE = "finnhub"
 GENERAL = "_general"  # the key of market-wide news
 

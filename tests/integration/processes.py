@@ -49,17 +49,31 @@ def wait_for(condition: Callable[[], bool], timeout: float, what: str, step: flo
 class ServiceProcess:
     """One `python -m MODULE` child with its own health port and log file."""
 
-    def __init__(self, module: str, env: dict[str, str], log_dir: Path, **extra_env: str) -> None:
+    def __init__(
+        self,
+        module: str,
+        env: dict[str, str],
+        log_dir: Path,
+        *,
+        failpoint: str = "",
+        stall_s: float = 0.0,
+        **extra_env: str,
+    ) -> None:
+        """`failpoint`: run through tests.failpoint_service with that hook installed."""
         self.module = module
         self.port = free_port()
         self.env = {**env, "HEALTH_PORT": str(self.port), **extra_env}
         self.log_path = log_dir / f"{module}-{self.port}.log"
         self.process: subprocess.Popen[bytes] | None = None
+        self.argv = [sys.executable, "-m", module]
+        if failpoint:
+            self.argv[2:] = ["tests.failpoint_service", "--failpoint", failpoint]
+            self.argv += ["--stall-s", str(stall_s), module]
 
     def start(self) -> ServiceProcess:
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", self.module],
+            self.argv,
             cwd=REPO_ROOT,
             env=self.env,
             stdout=log,
@@ -116,6 +130,12 @@ class ServiceProcess:
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def conflicts_before_kill(self) -> float:
+        """The upsert conflicts a process killed at a failpoint had counted (0 if none)."""
+        marker = "conflicts before kill: "
+        lines = [line for line in self.log().splitlines() if line.startswith(marker)]
+        return sum(float(line.removeprefix(marker)) for line in lines)
 
 
 def assert_api_idles(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from datetime import UTC, datetime, time
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,30 @@ def recorded_closes(result: dict[str, Any]) -> dict[datetime, float]:
 def split_of(result: dict[str, Any]) -> tuple[datetime, float]:
     (split,) = result["events"]["splits"].values()
     return session_key(split["date"]), split["numerator"] / split["denominator"]
+
+
+def relabelled_split(
+    yahoo: Path, name: str, numerator: int, denominator: int, folder: Path
+) -> Path:
+    """A copy in `folder` of the recorded chart `name`, its one split relabelled
+    `numerator`:`denominator` (DERIVED when the ratio differs from the recorded one).
+
+    The recorded prices are split-adjusted as of the recording, i.e. on the newest basis
+    whatever the ratio, so only the event changes: the producer then records the pre-split days
+    on basis numerator/denominator, and `derived_pre_split_bars` with the same ratio gives the
+    stream a live observer would have seen. Ratios that are not powers of two (3:1, 3:2) make
+    rescaling round, which the recorded 4:1 splits cannot show.
+    """
+    body = json.loads((yahoo / name).read_text())
+    (split,) = body["chart"]["result"][0]["events"]["splits"].values()
+    if (split["numerator"], split["denominator"]) == (numerator, denominator):
+        return Path(shutil.copy(yahoo / name, folder / name))  # the recording itself
+    split.update(
+        numerator=numerator, denominator=denominator, splitRatio=f"{numerator}:{denominator}"
+    )
+    target = folder / f"{Path(name).stem}_relabelled_{numerator}for{denominator}.json"
+    target.write_text(json.dumps(body))
+    return target
 
 
 def derived_pre_split_bars(result: dict[str, Any], split_day: datetime, ratio: float) -> list[Bar]:

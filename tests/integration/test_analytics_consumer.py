@@ -58,12 +58,12 @@ def _talib_columns(closes: np.ndarray, annualization: float) -> dict[str, np.nda
 
 
 def test_recorded_bars_give_talib_values_and_duplicates_and_late_bars_change_nothing(
-    settings_factory: Callable[..., Settings], topics: Topics, shared_data: Path, tmp_path: Path
+    settings_factory: Callable[..., Settings], topics: Topics, recordings: Path, tmp_path: Path
 ) -> None:
     recorded = tmp_path / "recorded"
     recorded.mkdir()
     for name in DAILY_FILES:
-        shutil.copy(shared_data / "yahoo" / name, recorded / name)
+        shutil.copy(recordings / "yahoo" / name, recorded / name)
     settings = settings_factory(
         source=SourceSettings(data_source=DataSource.REPLAY, replay_dir=recorded),
         market=MarketSettings(

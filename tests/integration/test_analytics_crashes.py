@@ -9,7 +9,9 @@ import urllib.request
 import uuid
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+import psycopg
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -54,7 +56,7 @@ def settings(settings_factory: Callable[..., Settings]) -> Settings:
 
 
 def analytics(
-    settings: Settings, env: dict[str, str], tmp_path: Path, **extra: str
+    settings: Settings, env: dict[str, str], tmp_path: Path, **extra: Any
 ) -> ServiceProcess:
     return ServiceProcess(
         "analytics.consumer",
@@ -115,7 +117,7 @@ def test_sigkill_at_failpoint_then_restart_writes_each_row_once(
     publish_bars(settings.kafka, topics.market_bars, bars)
     batches = {"CONSUMER_BATCH_SIZE": "100"}
 
-    crashing = analytics(settings, service_env, tmp_path, CONSUMER_FAILPOINT=failpoint, **batches)
+    crashing = analytics(settings, service_env, tmp_path, failpoint=failpoint, **batches)
     crashing.start()
     assert crashing.wait_exit(60) == -9, crashing.log()  # killed itself with SIGKILL
     assert f"failpoint {failpoint}" in crashing.log()
@@ -138,6 +140,7 @@ def test_sigkill_at_failpoint_then_restart_writes_each_row_once(
         wait_analyzed(settings, timeout=60)
         assert_written_once(settings, topics.market_bars, bars)
         assert_no_conflicts(restarted)
+        assert crashing.conflicts_before_kill() == 0  # every process that ran
     finally:
         assert restarted.stop() == 0, restarted.log()
 
@@ -232,8 +235,8 @@ def test_members_leaving_and_a_member_fenced_write_what_one_consumer_writes(
             settings,
             service_env,
             tmp_path,
-            CONSUMER_FAILPOINT="stall_after_copy",
-            CONSUMER_FAILPOINT_STALL_S="14",
+            failpoint="stall_after_copy",
+            stall_s=14,
             CONSUMER_MAX_POLL_INTERVAL_MS="6000",
             **batches,
         ).start()
@@ -266,3 +269,57 @@ def test_members_leaving_and_a_member_fenced_write_what_one_consumer_writes(
         feed.cancel()
         for member in members:
             assert member.stop() == 0, member.log()
+
+
+def test_a_state_that_cannot_be_restored_pauses_only_its_partition(
+    settings: Settings,
+    topics: Topics,
+    service_env: dict[str, str],
+    tmp_path: Path,
+) -> None:
+    """One series' stored state is unreadable (e.g. written by a newer version): its partition
+    pauses with the reason, every other partition goes on; once the state is readable again
+    the partition resumes and the table equals an uninterrupted run's."""
+    bars = random_walk_bars(SYMBOLS, BARS_PER_SYMBOL, seed=5)
+    half = len(bars) // 2
+    topic = topics.market_bars
+    publish_bars(settings.kafka, topic, bars[:half])
+    first = analytics(settings, service_env, tmp_path).start()
+    try:
+        wait_for(lambda: committed(settings, topic) == half, 60, "the first half")
+    finally:
+        assert first.stop() == 0, first.log()
+    with psycopg.connect(settings.postgres.conninfo()) as conn:
+        partition, good_state = conn.execute(
+            "SELECT kafka_partition, state::text FROM analytics_state WHERE symbol = 'AAPL'"
+        ).fetchone()
+        conn.execute(
+            'UPDATE analytics_state SET state = \'{"indicators": {"version": 99}}\' '
+            "WHERE symbol = 'AAPL'"
+        )
+    publish_bars(settings.kafka, topic, bars[half:])
+    ends = end_offsets(settings.kafka, topic)
+    group = settings.consumer.group_analytics
+    second = analytics(settings, service_env, tmp_path, CONSUMER_REFUSED_RETRY_S="1").start()
+    try:
+
+        def others_done() -> bool:
+            stored = stored_offsets(settings.postgres, group, topic)
+            return all(stored.get(p) == end for p, end in ends.items() if p != partition)
+
+        wait_for(others_done, 60, "every other partition to drain")
+        status, body = second.healthz()
+        assert status == 503
+        assert "cannot be restored" in str(body["reasons"]) and "AAPL" in str(body["reasons"])
+        stored = stored_offsets(settings.postgres, group, topic)
+        assert stored[partition] < ends[partition]
+        with psycopg.connect(settings.postgres.conninfo()) as conn:
+            conn.execute(
+                "UPDATE analytics_state SET state = %s::json WHERE symbol = 'AAPL'", (good_state,)
+            )
+        wait_analyzed(settings, timeout=60)
+        assert_written_once(settings, topic, bars)
+        wait_for(lambda: second.healthz()[0] == 200, 30, "health to recover")
+        assert second.running
+    finally:
+        assert second.stop() == 0, second.log()

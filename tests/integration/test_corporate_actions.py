@@ -45,9 +45,9 @@ def expected_actions(yahoo: Path) -> set[tuple[Any, ...]]:
 
 
 def test_split_keeps_raw_bases_adjusted_view_is_continuous_and_refetch_adds_no_revisions(
-    settings_factory: Callable[..., Settings], topics: Topics, shared_data: Path, tmp_path: Path
+    settings_factory: Callable[..., Settings], topics: Topics, recordings: Path, tmp_path: Path
 ) -> None:
-    yahoo = shared_data / "yahoo"
+    yahoo = recordings / "yahoo"
     recorded = tmp_path / "recorded"
     recorded.mkdir()
     for name in [*SPLIT_FILES.values(), DIVIDEND_FILE]:

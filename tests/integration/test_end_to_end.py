@@ -21,13 +21,13 @@ def test_replayed_daily_bars_land_in_price_bars_exactly(
     pg_settings: PostgresSettings,
     topics: Topics,
     service_env: dict[str, str],
-    shared_data: Path,
+    recordings: Path,
     tmp_path: Path,
 ) -> None:
     env = {
         **service_env,
         "DATA_SOURCE": "replay",
-        "REPLAY_DIR": str(shared_data),
+        "REPLAY_DIR": str(recordings),
         "MARKET_SYMBOLS": ",".join(SYMBOLS),
         "MARKET_INTERVAL": "1d",
         "MARKET_REQUESTS_PER_MINUTE": "600",
@@ -60,7 +60,7 @@ def test_replayed_daily_bars_land_in_price_bars_exactly(
                 "SELECT symbol, max(ts) FROM latest_bars GROUP BY symbol ORDER BY symbol"
             ).fetchall()
             revisions = conn.execute("SELECT count(*) FROM bar_revisions").fetchone()[0]
-        expected = expected_daily_rows(shared_data / "yahoo")
+        expected = expected_daily_rows(recordings / "yahoo")
         assert total == len(rows) == len(expected)
         assert set(rows) == expected
         newest: dict[str, object] = {}

@@ -42,12 +42,12 @@ def expected(quote: dict[str, Any], industry: str | None) -> tuple[Any, ...]:
 
 
 def test_daily_snapshot_per_symbol_from_quote_and_profile(
-    settings_factory: Callable[..., Settings], topics: Topics, shared_data: Path, tmp_path: Path
+    settings_factory: Callable[..., Settings], topics: Topics, recordings: Path, tmp_path: Path
 ) -> None:
     recorded = tmp_path / "recorded"
     for name in FILES:
         (recorded / name).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(shared_data / name, recorded / name)
+        shutil.copy(recordings / name, recorded / name)
     settings = settings_factory(
         source=SourceSettings(data_source=DataSource.REPLAY, replay_dir=recorded),
         market=MarketSettings(
@@ -55,9 +55,9 @@ def test_daily_snapshot_per_symbol_from_quote_and_profile(
         ),
         consumer=fast_consumer(),
     )
-    newest = json.loads((shared_data / FILES[1]).read_text())["quoteResponse"]["result"]
+    newest = json.loads((recordings / FILES[1]).read_text())["quoteResponse"]["result"]
     quotes = {q["symbol"]: q for q in newest}
-    profile = json.loads((shared_data / FILES[3]).read_text())
+    profile = json.loads((recordings / FILES[3]).read_text())
     with storage_running(settings):
         poll_once(settings)
         wait_stored(settings, topics.market_instruments)

@@ -25,8 +25,8 @@ from tests.integration.storage_thread import fast_consumer, storage_running, wai
 SERIES = ["GDP", "CPIAUCSL", "WGS10YR"]
 
 
-def recorded(shared_data: Path, series_id: str) -> dict[str, Any]:
-    path = next((shared_data / "fred").glob(f"series_observations_{series_id}_rt*.json"))
+def recorded(recordings: Path, series_id: str) -> dict[str, Any]:
+    path = next((recordings / "fred").glob(f"series_observations_{series_id}_rt*.json"))
     return json.loads(path.read_text())
 
 
@@ -64,11 +64,11 @@ def macro_settings(
 
 
 def test_recorded_observations_are_stored_exactly_and_reruns_add_nothing(
-    settings_factory: Callable[..., Settings], topics: Topics, shared_data: Path, tmp_path: Path
+    settings_factory: Callable[..., Settings], topics: Topics, recordings: Path, tmp_path: Path
 ) -> None:
     overlay = tmp_path / "overlay"
-    settings = macro_settings(settings_factory, shared_data, overlay)
-    bodies = {s: recorded(shared_data, s) for s in SERIES}
+    settings = macro_settings(settings_factory, recordings, overlay)
+    bodies = {s: recorded(recordings, s) for s in SERIES}
     expected = set().union(*(expected_rows(bodies[s], s) for s in SERIES))
     gdp_1946 = {r for r in expected if r[0] == "GDP" and r[1].year == 1946}
     assert len(gdp_1946) == 4 and all(r[3] is None for r in gdp_1946)
@@ -144,14 +144,14 @@ def _shifted(body: dict[str, Any], days: int) -> dict[str, Any]:
 
 
 def test_injected_429_is_retried_and_a_bad_value_is_dead_lettered(
-    settings_factory: Callable[..., Settings], topics: Topics, shared_data: Path, tmp_path: Path
+    settings_factory: Callable[..., Settings], topics: Topics, recordings: Path, tmp_path: Path
 ) -> None:
     overlay = tmp_path / "overlay"
-    settings = macro_settings(settings_factory, shared_data, overlay)
+    settings = macro_settings(settings_factory, recordings, overlay)
     settings = settings_factory(
         source=settings.source, macro=MacroSettings(series=["CPIAUCSL"]), consumer=fast_consumer()
     )
-    bad = recorded(shared_data, "CPIAUCSL")
+    bad = recorded(recordings, "CPIAUCSL")
     bad["observations"][5]["value"] = "n/a"  # INJECTED: not a number and not FRED's "."
     # INJECTED: a 429 before CPIAUCSL's (altered) observations.
     cpi = inject(
@@ -177,7 +177,7 @@ def test_injected_429_is_retried_and_a_bad_value_is_dead_lettered(
 
 
 def test_401_stops_calling_fred_with_one_message_and_red_health_but_stays_up(
-    service_env: dict[str, str], shared_data: Path, tmp_path: Path
+    service_env: dict[str, str], recordings: Path, tmp_path: Path
 ) -> None:
     overlay = tmp_path / "overlay"
     # INJECTED: FRED refuses the key; three answers queued, only the first may be asked for.
@@ -194,7 +194,7 @@ def test_401_stops_calling_fred_with_one_message_and_red_health_but_stays_up(
         "FRED refused the API key",
         refused,
         DATA_SOURCE="replay",
-        REPLAY_DIR=str(shared_data),
+        REPLAY_DIR=str(recordings),
         REPLAY_OVERLAY_DIR=str(overlay),
         MACRO_POLL_INTERVAL_S="0.5",
     )

@@ -76,9 +76,9 @@ def consume_all(settings: KafkaSettings, topic: str) -> list[tuple[bytes, Bar]]:
 
 
 @pytest.fixture
-def replay_settings(settings_factory: Callable[..., Settings], shared_data: Path) -> Settings:
+def replay_settings(settings_factory: Callable[..., Settings], recordings: Path) -> Settings:
     return settings_factory(
-        source=SourceSettings(data_source=DataSource.REPLAY, replay_dir=shared_data),
+        source=SourceSettings(data_source=DataSource.REPLAY, replay_dir=recordings),
         market=MarketSettings(symbols=SYMBOLS, interval="1d", requests_per_minute=600),
     )
 
@@ -86,10 +86,10 @@ def replay_settings(settings_factory: Callable[..., Settings], shared_data: Path
 def test_replay_publishes_the_recorded_closed_bars_once(
     replay_settings: Settings,
     topics: Topics,
-    shared_data: Path,
+    recordings: Path,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    expected = expected_daily_rows(shared_data / "yahoo")
+    expected = expected_daily_rows(recordings / "yahoo")
     with caplog.at_level(logging.WARNING):
         report = poll_once(replay_settings)
 
@@ -131,18 +131,18 @@ def test_replay_publishes_the_recorded_closed_bars_once(
 def test_unknown_symbol_is_reported_once_and_rate_limits_are_retried(
     settings_factory: Callable[..., Settings],
     topics: Topics,
-    shared_data: Path,
+    recordings: Path,
     tmp_path: Path,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     recorded, overlay = tmp_path / "recorded", tmp_path / "overlay"
     recorded.mkdir()
-    aapl = (shared_data / "yahoo" / "chart_AAPL_1d_2020.json").read_text()
+    aapl = (recordings / "yahoo" / "chart_AAPL_1d_2020.json").read_text()
     (recorded / "aapl.json").write_text(aapl)
     # A range for ZZZZ makes the producer ask for it; the overlay answers Yahoo's 404 (twice:
     # yfinance retries a failed request once itself), a third one stays for a request never made.
     (recorded / "zzzz.json").write_text(aapl.replace('"symbol":"AAPL"', '"symbol":"ZZZZ"'))
-    not_found = json.loads((shared_data / "yahoo" / "chart_error_not_found.json").read_text())
+    not_found = json.loads((recordings / "yahoo" / "chart_error_not_found.json").read_text())
     zzzz = inject(
         overlay,
         "zzzz",

@@ -57,11 +57,11 @@ def stored(settings: Settings) -> tuple[set[tuple[Any, ...]], set[tuple[str, str
 
 
 def test_recorded_news_is_stored_exactly_once_per_article_and_reruns_add_nothing(
-    settings_factory: Callable[..., Settings], topics: Topics, shared_data: Path, tmp_path: Path
+    settings_factory: Callable[..., Settings], topics: Topics, recordings: Path, tmp_path: Path
 ) -> None:
     recorded = tmp_path / "recorded"
     (recorded / "finnhub").mkdir(parents=True)
-    aapl: list[dict[str, Any]] = json.loads((shared_data / AAPL_NEWS).read_text())
+    aapl: list[dict[str, Any]] = json.loads((recordings / AAPL_NEWS).read_text())
     (recorded / "finnhub" / "aapl.json").write_text(json.dumps(aapl))
     # DERIVED, not recorded: three of AAPL's articles as Finnhub would list them for MSFT too,
     # so the same article reaches storage under two symbols.
@@ -84,11 +84,11 @@ def test_recorded_news_is_stored_exactly_once_per_article_and_reruns_add_nothing
 
 
 def test_injected_429_is_retried_and_a_malformed_article_is_dead_lettered(
-    settings_factory: Callable[..., Settings], topics: Topics, shared_data: Path, tmp_path: Path
+    settings_factory: Callable[..., Settings], topics: Topics, recordings: Path, tmp_path: Path
 ) -> None:
     overlay = tmp_path / "overlay"
-    settings = news_settings(settings_factory, shared_data, overlay)
-    aapl: list[dict[str, Any]] = json.loads((shared_data / AAPL_NEWS).read_text())
+    settings = news_settings(settings_factory, recordings, overlay)
+    aapl: list[dict[str, Any]] = json.loads((recordings / AAPL_NEWS).read_text())
     broken = [dict(item) for item in aapl]
     del broken[7]["datetime"]  # INJECTED: a malformed article
     entry = inject(
@@ -117,7 +117,7 @@ def test_injected_429_is_retried_and_a_malformed_article_is_dead_lettered(
 
 
 def test_401_stops_calling_finnhub_with_one_message_and_red_health_but_stays_up(
-    service_env: dict[str, str], shared_data: Path, tmp_path: Path
+    service_env: dict[str, str], recordings: Path, tmp_path: Path
 ) -> None:
     overlay = tmp_path / "overlay"
     # INJECTED: Finnhub refuses the key; three answers queued, only the first may be asked for.
@@ -134,7 +134,7 @@ def test_401_stops_calling_finnhub_with_one_message_and_red_health_but_stays_up(
         "Finnhub refused the API key",
         refused,
         DATA_SOURCE="replay",
-        REPLAY_DIR=str(shared_data),
+        REPLAY_DIR=str(recordings),
         REPLAY_OVERLAY_DIR=str(overlay),
         NEWS_POLL_INTERVAL_S="0.5",
     )

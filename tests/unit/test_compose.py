@@ -1,20 +1,21 @@
-"""docker-compose.yml agrees with the code: hostnames, modules, start order and health ports."""
+"""docker-compose.yml agrees with the code: hostnames, the registered services, health ports."""
 
 from __future__ import annotations
 
+import fnmatch
 import importlib.util
 import os
 import re
 from collections.abc import Callable
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import pytest
 import yaml
 
-import start_pipeline
 from shared.health import health_port
-from shared.settings import HealthSettings, build, load_settings
+from shared.services import Service, all_services
+from shared.settings import HealthSettings, build, bundled_recordings, load_settings
 from tests.conftest import REPO_ROOT
 
 COMPOSE: dict[str, Any] = yaml.safe_load((REPO_ROOT / "docker-compose.yml").read_text())
@@ -25,6 +26,14 @@ PIPELINE = sorted(name for name, spec in SERVICES.items() if "build" in spec and
 OURS = [*PIPELINE, SETUP]
 # `${VAR:-default}` / `${VAR-default}` / `${VAR}`, as compose fills them with nothing set.
 INTERPOLATION = re.compile(r"\$\{(\w+)(?::?-([^}]*))?\}")
+
+
+def compose_name(service: Service) -> str:
+    """The compose service that runs a registered service: its name with dashes."""
+    return service.name.replace(".", "-")
+
+
+REGISTERED = {compose_name(service): service for service in all_services()}
 
 
 def modules_of(command: list[str] | str) -> list[str]:
@@ -110,9 +119,26 @@ def test_services_wait_for_setup_and_restart(service: str) -> None:
     assert spec["command"][:2] == ["python", "-m"] and len(spec["command"]) == 3
 
 
-def test_compose_runs_what_start_pipeline_runs() -> None:
-    in_compose = sorted(modules_of(SERVICES[name]["command"])[0] for name in PIPELINE)
-    assert in_compose == sorted(start_pipeline.SERVICES)
+def test_compose_runs_exactly_the_registered_services() -> None:
+    in_compose = {name: modules_of(SERVICES[name]["command"])[0] for name in PIPELINE}
+    assert in_compose == {name: service.module for name, service in REGISTERED.items()}
+
+
+@pytest.mark.parametrize("service", PIPELINE)
+def test_replay_reads_the_recordings_copied_into_the_image(service: str) -> None:
+    dockerfile = (REPO_ROOT / "Dockerfile").read_text()
+    workdir = re.search(r"^WORKDIR\s+(\S+)", dockerfile, re.MULTILINE)
+    assert workdir and re.search(r"^COPY \. \.$", dockerfile, re.MULTILINE)
+    in_image = PurePosixPath(environment_of(service)["REPLAY_DIR"])
+    relative = in_image.relative_to(workdir.group(1))
+    assert REPO_ROOT / relative == bundled_recordings()
+    ignored = [
+        line.strip()
+        for line in (REPO_ROOT / ".dockerignore").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    paths = (str(relative), str(relative / "yahoo" / "chart.json"))
+    assert not [pattern for pattern in ignored for path in paths if fnmatch.fnmatch(path, pattern)]
 
 
 @pytest.mark.parametrize("service", ["kafka", "postgres"])
@@ -134,8 +160,7 @@ def test_healthcheck_asks_the_service_health_port(
     service: str, container_env: Callable[[str], None]
 ) -> None:
     container_env(service)
-    module = modules_of(SERVICES[service]["command"])[0]
     probe = " ".join(SERVICES[service]["healthcheck"]["test"])
     found = re.search(r"http://(?:127\.0\.0\.1|localhost):(\d+)/healthz", probe)
     assert found, f"{service}: healthcheck does not GET /healthz: {probe}"
-    assert int(found.group(1)) == health_port(build(HealthSettings), module)
+    assert int(found.group(1)) == health_port(build(HealthSettings), REGISTERED[service].name)

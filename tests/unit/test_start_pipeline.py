@@ -21,7 +21,9 @@ from pipeline_supervisor.status import (
     scrape,
     scrape_host,
 )
-from shared.health import SERVICE_PORT_OFFSETS, Health, HealthServer
+from shared.health import Health, HealthServer, health_port
+from shared.services import CONSUMER_STORAGE, all_services
+from shared.settings import HealthSettings
 from start_pipeline import Child, backoff_delay, check, next_restart, run_step, stop_all, supervise
 
 
@@ -40,8 +42,17 @@ def test_a_steady_run_resets_the_backoff() -> None:
     assert next_restart(6, ran_s=60.0) == (1, 1)
 
 
-def test_every_service_has_a_health_port() -> None:
-    assert set(start_pipeline.SERVICES) <= set(SERVICE_PORT_OFFSETS)
+def test_starts_exactly_the_registered_services() -> None:
+    health = HealthSettings()
+    children = start_pipeline.children_for(start_pipeline.parse_args([]).services, health)
+    registered = all_services()
+    assert [child.name for child in children] == [service.name for service in registered]
+    assert [child.argv for child in children] == [
+        [sys.executable, "-m", service.module] for service in registered
+    ]
+    assert [child.port for child in children] == [
+        health_port(health, service.name) for service in registered
+    ]
 
 
 def exposition() -> str:
@@ -184,9 +195,9 @@ def test_a_setup_step_that_succeeds_prints_its_summary(capsys: pytest.CaptureFix
 
 
 def test_services_flag_limits_and_validates() -> None:
-    assert start_pipeline.parse_args([]).services == start_pipeline.SERVICES
+    assert start_pipeline.parse_args([]).services == all_services()
     assert start_pipeline.parse_args(["--services", "consumer.storage"]).services == (
-        "consumer.storage",
+        CONSUMER_STORAGE,
     )
     with pytest.raises(SystemExit) as caught:
         start_pipeline.parse_args(["--services", "consumer.storag"])

@@ -7,7 +7,9 @@ import math
 import random
 from datetime import UTC, datetime, timedelta
 
-from analytics.indicators import IndicatorParams
+import pytest
+
+from analytics.indicators import IndicatorParams, IndicatorValues
 from analytics.series import SeriesState
 from analytics.store import encode_state
 
@@ -42,31 +44,68 @@ def test_restored_state_continues_bit_for_bit_through_the_stored_json_text() -> 
     assert _feed(restored, closes[77:], 1.0, first=77) == expected[77:]
 
 
-def test_a_new_basis_rescales_the_state_like_feeding_adjusted_prices() -> None:
+# Values in price units; RSI and volatility are scale-free.
+SCALE_FREE = ("rsi", "volatility")
+
+
+def _assert_close(ours: IndicatorValues, reference: IndicatorValues, close: float) -> None:
+    """Within the README's bound: |a - b| <= 1e-9 * max(|b|, close), None (warm-up) alike.
+
+    Not bit for bit: a rescale multiplies the state's sums once by 1/ratio, the reference sums
+    closes each multiplied by it; with a ratio that is not a power of two (3, 1.5) each product
+    rounds, so the two differ in the last digits."""
+    for field, a, b in zip(IndicatorValues._fields, ours, reference, strict=True):
+        if a is None or b is None:
+            assert a is None and b is None, f"{field}: {a} vs {b}"
+        else:
+            assert abs(a - b) <= 1e-9 * max(abs(b), close), f"{field}: {a} vs {b}"
+
+
+@pytest.mark.parametrize("ratio", [4.0, 3.0, 1.5], ids=["4:1", "3:1", "3:2"])
+def test_a_new_basis_rescales_the_state_like_feeding_adjusted_prices(ratio: float) -> None:
     closes = _closes(120)
-    ratio = 4.0
     live = SeriesState.new(IndicatorParams(), 15.87)
-    # Before the split prices are quoted on basis 1 (4x today's), after it on basis 4.
+    # Before the split prices are quoted on basis 1 (ratio x today's), after it on basis ratio.
     _feed(live, [c * ratio for c in closes[:80]], 1.0)
     after_live = _feed(live, closes[80:], ratio, first=80)
     adjusted = SeriesState.new(IndicatorParams(), 15.87)
     after_adjusted = _feed(adjusted, closes, ratio)[80:]
     assert live.split_basis == ratio
-    for ours, reference in zip(after_live, after_adjusted, strict=True):
-        for a, b in zip(
-            (ours.sma_slow, ours.ema_fast, ours.rsi, ours.macd, ours.bb_upper, ours.volatility),
-            (
-                reference.sma_slow,
-                reference.ema_fast,
-                reference.rsi,
-                reference.macd,
-                reference.bb_upper,
-                reference.volatility,
-            ),
-            strict=True,
-        ):
-            assert a is not None and b is not None
-            assert abs(a - b) <= 1e-9 * max(abs(b), 100.0)
+    for ours, reference, close in zip(after_live, after_adjusted, closes[80:], strict=True):
+        assert None not in ours
+        _assert_close(ours, reference, close)
+
+
+def test_a_3_for_1_then_a_3_for_2_split_continue_like_the_adjusted_closes_from_the_start() -> None:
+    """Bars quoted on basis 1, then 3 (3:1), then 4.5 (3:2): the live state, rescaled at each new
+    basis, gives the indicators a fresh state computes from the start on the closes
+    price_bars_adjusted would give (close * split_basis / newest basis)."""
+    underlying = _closes(200, seed=5)  # on the newest basis
+    # The second split falls inside the 50-bar window that still holds basis-1 closes.
+    bases = [1.0] * 110 + [3.0] * 30 + [4.5] * 60
+    quoted = [c * 4.5 / basis for c, basis in zip(underlying, bases, strict=True)]
+    live = SeriesState.new(IndicatorParams(), 15.87)
+    ours = [
+        live.feed(START + timedelta(days=i), close, basis)
+        for i, (close, basis) in enumerate(zip(quoted, bases, strict=True))
+    ]
+    adjusted_closes = [close * (basis / 4.5) for close, basis in zip(quoted, bases, strict=True)]
+    adjusted = SeriesState.new(IndicatorParams(), 15.87)
+    reference = _feed(adjusted, adjusted_closes, 4.5)
+    assert live.split_basis == 4.5
+    for i in range(len(quoted)):
+        # Rows written before a split stay on their basis: bring them onto the newest one.
+        factor = bases[i] / 4.5
+        on_newest = IndicatorValues(
+            *(
+                v if v is None or field in SCALE_FREE else v * factor
+                for field, v in zip(IndicatorValues._fields, ours[i], strict=True)
+            )
+        )
+        _assert_close(on_newest, reference[i], adjusted_closes[i])
+    assert all(v is not None for v in ours[-1])
+    # Not vacuous: without the rescales the 50-bar SMA after the 3:2 split would mix bases.
+    assert abs(ours[140].sma_slow - adjusted_closes[140]) < 0.2 * adjusted_closes[140]
 
 
 def test_the_first_bar_sets_the_basis_without_rescaling() -> None:

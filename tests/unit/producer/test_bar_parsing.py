@@ -27,8 +27,8 @@ SETTLE = timedelta(seconds=5)
 
 
 @pytest.fixture(scope="module")
-def yahoo_dir(shared_data: Path) -> Path:
-    return shared_data / "yahoo"
+def yahoo_dir(recordings: Path) -> Path:
+    return recordings / "yahoo"
 
 
 @pytest.fixture(scope="module")

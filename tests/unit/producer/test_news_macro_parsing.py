@@ -50,10 +50,10 @@ class _PagedSession:
         return _Response({**self.first, "offset": offset, "observations": page})
 
 
-def test_fred_client_pages_until_count(shared_data: Path) -> None:
+def test_fred_client_pages_until_count(recordings: Path) -> None:
     first = json.loads(
         (
-            shared_data / "fred/series_observations_GNPCA_limit10_paginated_rt2020-05-20.json"
+            recordings / "fred/series_observations_GNPCA_limit10_paginated_rt2020-05-20.json"
         ).read_text()
     )
     session = _PagedSession(first)
@@ -65,8 +65,8 @@ def test_fred_client_pages_until_count(shared_data: Path) -> None:
     assert session.offsets == list(range(0, 91, 10))
 
 
-def test_fred_missing_is_null_and_a_bad_value_is_a_dead_letter(shared_data: Path) -> None:
-    body = json.loads((shared_data / "fred/series_observations_GDP_rt2024-12-19.json").read_text())
+def test_fred_missing_is_null_and_a_bad_value_is_a_dead_letter(recordings: Path) -> None:
+    body = json.loads((recordings / "fred/series_observations_GDP_rt2024-12-19.json").read_text())
     raw = body["observations"][:6]
     raw[5] = {**raw[5], "value": "n/a"}
     parsed = parse_observations("GDP", raw, None, NOW)
@@ -78,8 +78,8 @@ def test_fred_missing_is_null_and_a_bad_value_is_a_dead_letter(shared_data: Path
     assert len(parsed.dead_letters) == 1 and "n/a" in parsed.dead_letters[0].reason
 
 
-def test_fred_series_last_updated_has_its_offset(shared_data: Path) -> None:
-    body = json.loads((shared_data / "fred/series_GDP_rt2024-12-19.json").read_text())
+def test_fred_series_last_updated_has_its_offset(recordings: Path) -> None:
+    body = json.loads((recordings / "fred/series_GDP_rt2024-12-19.json").read_text())
     series = parse_series(body["seriess"][0])
     assert series.last_updated == datetime(2024, 12, 19, 13, 55, 1, tzinfo=UTC)
     assert series.frequency == "Quarterly"

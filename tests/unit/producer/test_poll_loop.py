@@ -19,8 +19,8 @@ START, END = datetime(2020, 1, 2, 14, 30, tzinfo=UTC), datetime(2020, 12, 31, 14
 
 
 @pytest.fixture(scope="module")
-def index(shared_data: Path) -> ReplayIndex:
-    return ReplayIndex.scan(shared_data / "yahoo")
+def index(recordings: Path) -> ReplayIndex:
+    return ReplayIndex.scan(recordings / "yahoo")
 
 
 def client_with(index: ReplayIndex, overlay: Path) -> YahooClient:

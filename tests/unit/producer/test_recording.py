@@ -16,9 +16,9 @@ from shared.settings import DataSource, SourceSettings
 
 
 @pytest.fixture
-def chart_server(shared_data: Path) -> Iterator[str]:
+def chart_server(recordings: Path) -> Iterator[str]:
     """A local stand-in for Yahoo serving one recorded chart body (no network in unit tests)."""
-    body = (shared_data / "yahoo" / "chart_AAPL_1d_2020.json").read_bytes()
+    body = (recordings / "yahoo" / "chart_AAPL_1d_2020.json").read_bytes()
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:  # noqa: N802 (the stdlib's name)
@@ -63,8 +63,8 @@ def test_recorded_responses_are_indexed_like_recorded_data(
     assert (recorded.key, recorded.granularity, recorded.status) == ("AAPL", "1d", 200)
 
 
-def test_sessions_per_data_source(shared_data: Path, tmp_path: Path) -> None:
-    replay = build_session(SourceSettings(data_source=DataSource.REPLAY, replay_dir=shared_data))
+def test_sessions_per_data_source(recordings: Path, tmp_path: Path) -> None:
+    replay = build_session(SourceSettings(data_source=DataSource.REPLAY, replay_dir=recordings))
     assert isinstance(replay.get_adapter("https://query2.finance.yahoo.com/"), ReplayAdapter)  # type: ignore[attr-defined]
     assert isinstance(replay.get_adapter("http://example.com/"), ReplayAdapter)  # type: ignore[attr-defined]
     record = build_session(SourceSettings(data_source=DataSource.LIVE, record_dir=tmp_path))

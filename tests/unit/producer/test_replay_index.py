@@ -1,4 +1,4 @@
-"""The replay index and manifest over the recorded data in ../shared/data (read-only)."""
+"""The replay index and manifest over the bundled recordings (read-only)."""
 
 from __future__ import annotations
 
@@ -20,8 +20,8 @@ CHART = "https://query2.finance.yahoo.com/v8/finance/chart/"
 
 
 @pytest.fixture(scope="module")
-def yahoo_dir(shared_data: Path) -> Path:
-    return shared_data / "yahoo"
+def yahoo_dir(recordings: Path) -> Path:
+    return recordings / "yahoo"
 
 
 @pytest.fixture(scope="module")

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 from shared.errors import SettingsError
 from shared.settings import (
+    ENV_FILE,
     KafkaSettings,
     MarketSettings,
     PostgresSettings,
     SourceSettings,
     build,
+    bundled_recordings,
     load_settings,
 )
 
@@ -21,7 +24,7 @@ SECRET = "s3cr3t-do-not-print"
 
 @pytest.fixture(autouse=True)
 def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.chdir(tmp_path)  # no developer .env leaks in
+    monkeypatch.chdir(tmp_path)  # the `.env` tests below write theirs here, never in the checkout
 
 
 def test_defaults_point_at_the_local_stack(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -62,12 +65,17 @@ def test_kafka_sasl_password_is_secret(monkeypatch: pytest.MonkeyPatch) -> None:
     assert settings.client_config()["sasl.password"] == SECRET
 
 
+def test_replay_defaults_to_the_bundled_recordings(
+    monkeypatch: pytest.MonkeyPatch, recordings: Path
+) -> None:
+    monkeypatch.setenv("DATA_SOURCE", "replay")
+    assert build(SourceSettings).replay_dir == recordings
+
+
 def test_replay_needs_an_existing_directory(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DATA_SOURCE", "replay")
-    with pytest.raises(SettingsError, match="REPLAY_DIR must be set"):
-        build(SourceSettings)
     monkeypatch.setenv("REPLAY_DIR", "/nonexistent/replay")
-    with pytest.raises(SettingsError, match="not a directory"):
+    with pytest.raises(SettingsError, match="REPLAY_DIR=/nonexistent/replay is not a directory"):
         build(SourceSettings)
 
 
@@ -83,9 +91,27 @@ def test_symbols_are_comma_separated_upper_and_unique(monkeypatch: pytest.Monkey
 
 
 def test_dotenv_file_is_read(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.delenv("MARKET_INTERVAL", raising=False)
+    # tests/conftest.py turns `.env` off for the tests: turn it back on, as the product has it.
+    monkeypatch.setitem(MarketSettings.model_config, "env_file", ENV_FILE)
     (tmp_path / ".env").write_text("MARKET_INTERVAL=5m\n")
     assert build(MarketSettings).interval == "5m"
+
+
+def test_tests_ignore_a_dotenv_file(tmp_path: Path) -> None:
+    # The working directory is tmp_path (the fixture above): a developer's `.env` there.
+    (tmp_path / ".env").write_text("MARKET_SYMBOLS=ZZZ\nREPLAY_DIR=/nonexistent\n")
+    assert build(MarketSettings).symbols == ["AAPL", "MSFT", "NVDA", "SPY"]
+    assert build(SourceSettings).replay_dir == bundled_recordings()
+
+
+def test_tests_see_no_pipeline_setting_of_the_caller() -> None:
+    # `REPLAY_DIR=/x MARKET_SYMBOLS=ZZZ pytest` must change nothing: conftest removes them.
+    from tests.conftest import TEST_STACK_ENV, pipeline_env_names
+
+    names = pipeline_env_names()
+    assert {"REPLAY_DIR", "MARKET_SYMBOLS", "POSTGRES_PASSWORD", "LOCAL_STACK"} <= names
+    assert set(TEST_STACK_ENV) <= names
+    assert not {"REPLAY_DIR", "DATA_SOURCE", "MARKET_SYMBOLS", "HEALTH_BASE_PORT"} & set(os.environ)
 
 
 def test_env_example_documents_every_setting() -> None:

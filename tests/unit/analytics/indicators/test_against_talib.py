@@ -13,8 +13,6 @@ import talib
 
 from analytics.indicators import EMA, MACD, RSI, SMA, Bollinger, IndicatorParams, Volatility
 
-DATA = Path(__file__).resolve().parents[4].parent / "shared" / "data" / "yahoo"
-
 
 def _closes(path: Path) -> list[float]:
     result = json.loads(path.read_text())["chart"]["result"]
@@ -24,7 +22,10 @@ def _closes(path: Path) -> list[float]:
     return [float(c) for c in closes if c is not None]
 
 
-SERIES = [p for p in sorted(DATA.glob("chart_*.json")) if len(_closes(p)) > 60]
+@pytest.fixture(scope="module")
+def series(recordings: Path) -> list[Path]:
+    """Every recorded Yahoo chart long enough to get past the slowest warm-up."""
+    return [p for p in sorted((recordings / "yahoo").glob("chart_*.json")) if len(_closes(p)) > 60]
 
 
 def _check(
@@ -39,13 +40,17 @@ def _check(
         assert abs(a - b) <= 1e-9 * max(abs(b), close), f"{name} bar {i}: {a} vs {b}"
 
 
-def test_series_found() -> None:
-    assert len(SERIES) >= 8
+def test_series_found(series: list[Path]) -> None:
+    assert len(series) >= 8
 
 
-@pytest.mark.parametrize("path", SERIES, ids=lambda p: p.stem)
-def test_against_talib(path: Path) -> None:
-    closes = _closes(path)
+def test_against_talib(series: list[Path], subtests: pytest.Subtests) -> None:
+    for path in series:
+        with subtests.test(path.stem):
+            _check_all(_closes(path))
+
+
+def _check_all(closes: list[float]) -> None:
     arr = np.asarray(closes)
     p = IndicatorParams()
     for n in (p.sma_fast, p.sma_slow):
@@ -76,8 +81,8 @@ def test_against_talib(path: Path) -> None:
     _check("vol", [vol.update(c) for c in closes], oracle.to_numpy(), closes, vol.warmup)
 
 
-def test_macd_first_value_is_not_two_naive_emas() -> None:
-    closes = _closes(SERIES[0])
+def test_macd_first_value_is_not_two_naive_emas(series: list[Path]) -> None:
+    closes = _closes(series[0])
     fast, slow, naive = EMA(12), EMA(26), MACD(12, 26, 9)
     line = [None if v is None else v.macd for v in map(naive.update, closes)]
     talib_line = talib.MACD(np.asarray(closes), 12, 26, 9)[0]

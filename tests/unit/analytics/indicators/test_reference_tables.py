@@ -3,26 +3,34 @@
 from __future__ import annotations
 
 import csv
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from analytics.indicators import RSI, Bollinger
 
-REF = Path(__file__).resolve().parents[4].parent / "shared" / "data" / "indicator_reference"
-
-# PROVENANCE.md: classic Wilder RSI(14) values published by StockCharts, 05-Jan-2010 .. 01-Feb-2010.
+# Classic Wilder RSI(14) published by StockCharts, 05-Jan..01-Feb-2010 (recordings/PROVENANCE.md).
 STOCKCHARTS_RSI = [70.53, 66.32, 66.55, 69.41, 66.36, 57.97, 62.93, 63.26, 56.06, 62.38, 54.71,
                    50.42, 39.99, 41.46, 41.87, 45.46, 37.30, 33.08, 37.77]  # fmt: skip
 
 
-def _rows(name: str) -> list[dict[str, str]]:
-    with (REF / name).open() as f:
-        return list(csv.DictReader(f))
+Table = Callable[[str], list[dict[str, str]]]
 
 
-def test_bollinger_matches_table() -> None:
-    rows = _rows("ta_cs-bbands.csv")
+@pytest.fixture(scope="module")
+def table(recordings: Path) -> Table:
+    """The rows of a reference table in recordings/indicator_reference/."""
+
+    def rows(name: str) -> list[dict[str, str]]:
+        with (recordings / "indicator_reference" / name).open() as f:
+            return list(csv.DictReader(f))
+
+    return rows
+
+
+def test_bollinger_matches_table(table: Table) -> None:
+    rows = table("ta_cs-bbands.csv")
     bands = Bollinger(20, 2.0)
     checked = 0
     for row in rows:
@@ -38,17 +46,17 @@ def test_bollinger_matches_table() -> None:
     assert checked > 10
 
 
-def test_rsi_matches_stockcharts_wilder() -> None:
-    rows = _rows("ta_cs-rsi.csv")
+def test_rsi_matches_stockcharts_wilder(table: Table) -> None:
+    rows = table("ta_cs-rsi.csv")
     rsi = RSI(14)
     values = [rsi.update(float(row["Close"])) for row in rows]
     got = [round(v, 2) for v in values if v is not None][: len(STOCKCHARTS_RSI)]
     assert got == STOCKCHARTS_RSI
 
 
-def test_macd_table_matches_first_close_seeded_oracle() -> None:
+def test_macd_table_matches_first_close_seeded_oracle(table: Table) -> None:
     """The table seeds its EMAs with the first close; we check it only against such an oracle."""
-    rows = _rows("ta_cs-macd.csv")
+    rows = table("ta_cs-macd.csv")
     closes = [float(r["Close"]) for r in rows]
 
     def ewm(xs: list[float], n: int) -> list[float]:

@@ -1,0 +1,64 @@
+"""The one transaction of a batch (or a part of one), and the order of its steps.
+
+1. `handler.process(records, states)` — pure, before the transaction opens (no lock is held
+   while the batch is computed).
+2. BEGIN
+3. `handler.write(conn, effects)` — the results and the new states.
+4. dead letters (decoded-rejected messages and those the handler rejected).
+5. failpoint `after_copy`.
+6. the offsets, compare-and-set (offsets.ADVANCE_OFFSETS): last, so their row locks are held
+   for the shortest time and a new owner's claim waits at most for this COMMIT.
+7. COMMIT — results, dead letters, states and offsets become visible together, or (on any
+   exception, a fence included) not at all.
+8. only then does the member's memory move: stored offsets and states (Ownership.committed).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from psycopg_pool import ConnectionPool
+
+from shared.loop import failpoints
+from shared.loop.batch import Item, spans
+from shared.loop.contract import Handler, PartitionKey, Record, Rejected
+from shared.loop.offsets import advance_offsets, dead_letter_rows, insert_dead_letters
+from shared.loop.ownership import Ownership
+
+
+@dataclass(frozen=True)
+class Committed:
+    records: list[Record]
+    ends: dict[PartitionKey, int]
+    firsts: dict[PartitionKey, int]
+    states: dict[PartitionKey, Any]
+
+
+def write_items(
+    pool: ConnectionPool,
+    handler: Handler,
+    ownership: Ownership,
+    items: Sequence[Item],
+    *,
+    service: str,
+    group: str,
+    owner: str,
+    db_timeout_s: float,
+) -> Committed:
+    """Write `items` in one transaction (the order above); raises whatever ended it."""
+    records = [item for item in items if isinstance(item, Record)]
+    rejected = [item for item in items if isinstance(item, Rejected)]
+    firsts, ends = spans(items)
+    partitions = ownership.partitions
+    effects = handler.process(records, {key: partitions[key].state for key in ends})
+    expected = {key: partitions[key].stored for key in ends}
+    with pool.connection(timeout=db_timeout_s) as conn, conn.transaction():
+        handler.write(conn, effects)
+        letters = [*rejected, *effects.rejected]
+        if letters:
+            insert_dead_letters(conn, dead_letter_rows(service, letters))
+        failpoints.reached("after_copy")
+        advance_offsets(conn, group, owner, expected, firsts, ends)
+    return Committed(records, ends, firsts, dict(effects.states))

@@ -1,0 +1,100 @@
+"""The loop's contract with a service: decoded records, the effects of a batch, the handler.
+
+A handler is three steps around one pure function:
+
+- `decode(message)` turns one message into a value, or raises SchemaError / ValidationError
+  (the message becomes a dead letter; the batch goes on);
+- `load(conn, partitions)` reads the committed state of partitions this member now owns (the
+  *load step*: every read a handler needs happens here, never while processing);
+- `process(records, states) -> Effects` is pure: it reads the states, never changes them in
+  place, and returns the rows to write and the partitions' new states, so a batch that is rolled
+  back, retried or bisected is processed again from the same states with the same result;
+- `write(conn, effects)` is the store: it writes the effects inside the loop's transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+from confluent_kafka import Message
+
+# (topic, partition): how the loop names a partition everywhere.
+PartitionKey = tuple[str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """A decoded message with where it came from."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: Any
+    timestamp_ms: int
+    raw: bytes | None = None  # the message as it came, for a dead letter if the database refuses it
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    """A message stored in dead_letters instead of processed, with the reason."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    payload: bytes | None
+    reason: str
+
+
+@dataclass(frozen=True)
+class Effects:
+    """What one batch does: `rows` for the handler's store, the new state of every partition
+    the batch touched (replacing the old one once the transaction commits), dead letters."""
+
+    rows: Any = None
+    states: Mapping[PartitionKey, Any] = field(default_factory=dict)
+    rejected: Sequence[Rejected] = ()
+
+
+@dataclass(frozen=True)
+class LoopOptions:
+    """How one member runs (from ConsumerSettings; see .env.example for each one's meaning)."""
+
+    group_id: str
+    service: str
+    batch_size: int
+    poll_timeout_s: float
+    db_retry_s: float  # first backoff after a transient failure; also the pool wait
+    retry_max_s: float  # the backoff's cap
+    refused_retry_s: float  # how often a refused batch (or unrestorable state) is retried
+    poison_max_share: float  # dead letters the database asks for, at most this share of a batch
+    poison_max_in_row: int  # ... and at most this many with nothing stored between them
+
+
+class Handler:
+    """What a service plugs into the loop (stateless handlers keep the default `load`)."""
+
+    def decode(self, message: Message) -> Any:
+        """Decode one message; raise SchemaError or ValidationError to dead-letter it."""
+        raise NotImplementedError
+
+    def load(
+        self, conn: psycopg.Connection, partitions: Sequence[PartitionKey]
+    ) -> dict[PartitionKey, Any]:
+        """The committed state of each partition (a missing one starts empty: None).
+
+        A state that exists but cannot be restored raises StateRestoreError: that partition
+        stays paused with the reason, the others go on."""
+        return {}
+
+    def process(self, records: Sequence[Record], states: Mapping[PartitionKey, Any]) -> Effects:
+        """Pure: the effects of `records` given the partitions' committed `states`."""
+        raise NotImplementedError
+
+    def write(self, conn: psycopg.Connection, effects: Effects) -> None:
+        """Write `effects` inside the caller's transaction (no commit here)."""
+        raise NotImplementedError

@@ -1,0 +1,247 @@
+"""Which partitions this member owns: rebalance callbacks, claims, positions, pause/resume.
+
+The state machine of each partition is described in `partition.py`. A claim writes this
+member's token into consumer_offsets.owner; a batch commits only while its owner token is
+there. Claims happen in `on_assign` or, outside the rebalance callback, only for partitions
+the poll() just before showed still assigned (`recover`, `reposition`), so a member that has
+lost a partition never claims it back.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import psycopg
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
+from psycopg_pool import ConnectionPool
+
+from shared.health import Health
+from shared.loop.claims import Claimed, claim, load_states
+from shared.loop.contract import Handler, PartitionKey
+from shared.loop.failures import describe
+from shared.loop.partition import Partition, health_reasons
+
+logger = logging.getLogger(__name__)
+
+
+class Ownership:
+    """The partitions of one group member and their state machines."""
+
+    def __init__(
+        self,
+        consumer: Consumer,
+        pool: ConnectionPool,
+        handler: Handler,
+        *,
+        group: str,
+        owner: str,
+        health: Health,
+        db_timeout_s: float,
+    ) -> None:
+        self._consumer = consumer
+        self._pool = pool
+        self._handler = handler
+        self._group = group
+        self._owner = owner
+        self._health = health
+        self._db_timeout_s = db_timeout_s
+        self.partitions: dict[PartitionKey, Partition] = {}
+        self.hold = False  # pause every partition (a batch is being retried)
+        self.on_leave: Callable[[list[PartitionKey]], None] = lambda keys: None
+        self._shown: set[str] = set()  # health keys this module turned red
+        self._awaiting_error = "not answering"  # why partitions are awaiting their offsets
+
+    # -- rebalance callbacks (run inside poll/consume) -------------------------------------
+
+    def on_assign(self, consumer: Consumer, assigned: list[TopicPartition]) -> None:
+        keys = [(tp.topic, tp.partition) for tp in assigned]
+        try:
+            stored, states, broken = self._claim(keys)
+        except psycopg.Error as exc:
+            # Assign without a start offset, paused, until Postgres answers (`recover`).
+            self._awaiting_error = describe(exc)
+            for key in keys:
+                self.partitions[key] = Partition()
+            consumer.incremental_assign(assigned)
+            logger.warning("assigned %s while PostgreSQL did not answer", _names(keys))
+        else:
+            for key in keys:
+                self.partitions[key] = Partition(stored.get(key), states.get(key), True, True)
+                if key in broken:
+                    self.partitions[key].pauses["unrestorable"] = broken[key]
+            # Stored offsets are handed to the assignment itself (no seek inside the callback).
+            consumer.incremental_assign([self._at_stored(key) for key in keys])
+            logger.info("assigned %s", self._describe(keys))
+        self.sync()
+
+    def on_revoke(self, consumer: Consumer, revoked: list[TopicPartition]) -> None:
+        # Batches are written between polls, so nothing read is left to commit here.
+        self._forget([(tp.topic, tp.partition) for tp in revoked])
+        consumer.incremental_unassign(revoked)
+        logger.info("revoked %s", _names([(tp.topic, tp.partition) for tp in revoked]))
+
+    def on_lost(self, consumer: Consumer, lost: list[TopicPartition]) -> None:
+        # Lost: someone else may own them already. Never commit, never claim: forget.
+        self._forget([(tp.topic, tp.partition) for tp in lost])
+        consumer.incremental_unassign(lost)
+        logger.warning("lost %s", _names([(tp.topic, tp.partition) for tp in lost]))
+
+    def _forget(self, keys: list[PartitionKey]) -> None:
+        for key in keys:
+            self.partitions.pop(key, None)
+        self.on_leave(keys)
+        self.sync()
+
+    # -- claims and positions outside the callbacks ----------------------------------------
+
+    def needs_recovery(self) -> bool:
+        return any(not p.known or "unrestorable" in p.pauses for p in self.partitions.values())
+
+    def recover(self) -> None:
+        """Claim partitions awaiting offsets and retry unrestorable states (DB errors raise)."""
+        assigned = self._still_assigned()
+        waiting = [k for k, p in self.partitions.items() if not p.known and k in assigned]
+        broken = [k for k, p in self.partitions.items() if p.known and "unrestorable" in p.pauses]
+        if waiting:
+            self._adopt(waiting, self._claim(waiting))
+            self._restart(waiting)
+            logger.info("PostgreSQL answered; now consuming %s", self._describe(waiting))
+        broken = [k for k in broken if k in assigned]
+        if broken:
+            with self._pool.connection(timeout=self._db_timeout_s) as conn:
+                states, still_broken = load_states(conn, self._handler, broken)
+            stored = {key: self.partitions[key].stored for key in broken}
+            self._adopt(broken, (stored, states, still_broken))
+        self.sync()
+
+    def reposition(self, keys: Sequence[PartitionKey], *, reclaim: bool) -> None:
+        """Put partitions back at their stored offsets (a refused or fenced batch). With
+        `reclaim`, first claim those the poll() just before still shows assigned, re-reading
+        their offsets and states; if Postgres does not answer they go back to awaiting."""
+        assigned = self._still_assigned()
+        keys = [k for k in keys if k in self.partitions and k in assigned]
+        if not keys:
+            return
+        if reclaim:
+            try:
+                self._adopt(keys, self._claim(keys))
+            except psycopg.Error as exc:
+                self._awaiting_error = describe(exc)
+                for key in keys:
+                    self.partitions[key].known = False
+                self.sync()
+                return
+        for key in keys:
+            self._seek(key)
+        self.sync()
+
+    def _claim(self, keys: Sequence[PartitionKey]) -> Claimed:
+        return claim(
+            self._pool,
+            self._handler,
+            keys,
+            group=self._group,
+            owner=self._owner,
+            timeout_s=self._db_timeout_s,
+        )
+
+    def _adopt(self, keys: Sequence[PartitionKey], claimed: Claimed) -> None:
+        stored, states, broken = claimed
+        for key in keys:
+            partition = self.partitions[key]
+            partition.stored, partition.state = stored.get(key), states.get(key)
+            partition.known = True
+            if key in broken:
+                partition.pauses["unrestorable"] = broken[key]
+            else:
+                partition.pauses.pop("unrestorable", None)
+
+    def _restart(self, keys: Sequence[PartitionKey]) -> None:
+        """Assign again at the stored offsets (for partitions that never started or whose
+        position cannot be moved by a seek)."""
+        self._consumer.incremental_unassign([TopicPartition(*key) for key in keys])
+        self._consumer.incremental_assign([self._at_stored(key) for key in keys])
+        for key in keys:
+            self.partitions[key].started = True
+            self.partitions[key].kafka_paused = None  # a fresh assignment: tell it again
+
+    def _seek(self, key: PartitionKey) -> None:
+        if not self.partitions[key].started:
+            return  # `recover` assigns it at its offset
+        try:
+            self._consumer.seek(self._at_stored(key))
+        except KafkaException as exc:
+            logger.warning("seek %s[%d] failed (%s): assigning it again", *key, exc)
+            self._restart([key])
+
+    def _still_assigned(self) -> set[PartitionKey]:
+        return {(tp.topic, tp.partition) for tp in self._consumer.assignment()}
+
+    def _at_stored(self, key: PartitionKey) -> TopicPartition:
+        stored = self.partitions[key].stored
+        return TopicPartition(key[0], key[1], OFFSET_BEGINNING if stored is None else stored)
+
+    # -- what may be consumed ----------------------------------------------------------------
+
+    def admits(self, key: PartitionKey, first_offset: int) -> bool | None:
+        """Whether a batch may start at `first_offset` of `key`: None when the partition is not
+        consuming (its messages are skipped); False when the start is not the stored offset."""
+        partition = self.partitions.get(key)
+        if partition is None or not partition.known or partition.pauses:
+            return None
+        if partition.stored is not None:
+            return first_offset == partition.stored
+        low, _high = self._consumer.get_watermark_offsets(
+            TopicPartition(*key), timeout=self._db_timeout_s, cached=False
+        )
+        return first_offset >= low
+
+    def is_awaiting(self, key: PartitionKey) -> bool:
+        partition = self.partitions.get(key)
+        return partition is not None and not partition.known
+
+    def pause(self, key: PartitionKey, reason: str, message: str) -> None:
+        if key in self.partitions:
+            self.partitions[key].pauses[reason] = message
+            self.sync()
+
+    def committed(self, ends: dict[PartitionKey, int], states: dict[PartitionKey, Any]) -> None:
+        for key, end in ends.items():
+            partition = self.partitions.get(key)
+            if partition is not None:
+                partition.stored = end
+                if key in states:
+                    partition.state = states[key]
+
+    def sync(self) -> None:
+        """Make librdkafka's pause state match ours; health names what does not consume."""
+        to_pause, to_resume = [], []
+        for key, partition in self.partitions.items():
+            want = self.hold or bool(partition.pauses) or not partition.known
+            if partition.kafka_paused is not want:
+                (to_pause if want else to_resume).append(TopicPartition(*key))
+                partition.kafka_paused = want
+        if to_pause:
+            self._consumer.pause(to_pause)
+        if to_resume:
+            self._consumer.resume(to_resume)
+        reasons = health_reasons(self.partitions, self._awaiting_error)
+        for name in self._shown - set(reasons):
+            self._health.green(name)
+        for name, message in reasons.items():
+            self._health.red(name, message)
+        self._shown = set(reasons)
+
+    def _describe(self, keys: Sequence[PartitionKey]) -> str:
+        return (
+            ", ".join(
+                f"{k[0]}[{k[1]}]@{self.partitions[k].stored}" for k in keys if k in self.partitions
+            )
+            or "nothing"
+        )
+
+
+def _names(keys: Sequence[PartitionKey]) -> str:
+    return ", ".join(f"{topic}[{partition}]" for topic, partition in keys) or "nothing"

@@ -1,0 +1,261 @@
+"""The loop itself: consume a batch, write it (in parts when it must), act on what failed.
+
+Normal path: poll → build the batch → one transaction (commit.py) → next. When a write fails,
+the failure is classified (failures.py) and `pending.decide` picks the next step: the member
+goes on hold (every partition paused, poll() still called so the group keeps it) and writes the
+same batch again — after a backoff (transient), in halves (statement timeout; a data error,
+down to the one message that is then dead-lettered), or slowly with health red (refused). A
+fence drops the batch and re-positions its partitions.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Sequence
+
+from confluent_kafka import Consumer, KafkaError, Message
+from psycopg_pool import ConnectionPool
+
+from shared.health import Health
+from shared.loop import batch as batches
+from shared.loop import failpoints
+from shared.loop.commit import Committed, write_items
+from shared.loop.contract import Handler, LoopOptions, PartitionKey
+from shared.loop.failures import classify, describe
+from shared.loop.ownership import Ownership
+from shared.loop.pending import PendingBatch, decide
+from shared.metrics import (
+    BATCH_RETRIES,
+    COMMIT_LATENCY,
+    FENCED_BATCHES,
+    MESSAGES,
+    REFUSED_POSITIONS,
+)
+
+logger = logging.getLogger(__name__)
+
+
+class ConsumerLoop:
+    """Runs one consumer group member until `stop` is set."""
+
+    def __init__(
+        self,
+        consumer: Consumer,
+        pool: ConnectionPool,
+        topics: Sequence[str],
+        handler: Handler,
+        options: LoopOptions,
+        health: Health,
+    ) -> None:
+        self._consumer = consumer
+        self._pool = pool
+        self._topics = list(topics)
+        self._handler = handler
+        self._options = options
+        self._health = health
+        # This member's token in consumer_offsets.owner.
+        self._owner = f"{options.service}:{uuid.uuid4().hex}"
+        self._own = Ownership(
+            consumer,
+            pool,
+            handler,
+            group=options.group_id,
+            owner=self._owner,
+            health=health,
+            db_timeout_s=options.db_retry_s,
+        )
+        self._own.on_leave = self._drop
+        self._batch = PendingBatch()
+        self._poisoned_in_row = 0  # dead-lettered on the database's word since a record stored
+        self._next_recovery = 0.0
+
+    def run(self, stop: threading.Event) -> None:
+        self._consumer.subscribe(
+            self._topics,
+            on_assign=self._own.on_assign,
+            on_revoke=self._own.on_revoke,
+            on_lost=self._own.on_lost,
+        )
+        try:
+            while not stop.is_set():
+                failpoints.reached("before_poll", consumer=self._consumer)
+                if self._batch:
+                    self._idle()
+                    if self._batch and time.monotonic() >= self._batch.retry_at:
+                        self._attempt()
+                else:
+                    messages = self._consume()
+                    if messages:
+                        self._start(messages)
+                self._recover_if_due()
+        finally:
+            # close() leaves the group at once, so partitions move without waiting for
+            # session.timeout.ms; there is no Kafka commit to make (offsets live in Postgres).
+            self._consumer.close()
+
+    # -- consuming -----------------------------------------------------------------------
+
+    def _consume(self) -> list[Message]:
+        # poll() returns as soon as one message is there (low latency at low rates); consume()
+        # with timeout 0 then takes what is already fetched (large batches under load).
+        first = self._consumer.poll(self._options.poll_timeout_s)
+        if first is None:
+            return []
+        rest = self._consumer.consume(self._options.batch_size - 1, timeout=0)
+        return [first, *rest]
+
+    def _idle(self) -> None:
+        """Poll while a batch waits: the group sees us alive and rebalance callbacks run."""
+        wait = self._batch.retry_at - time.monotonic()
+        message = self._consumer.poll(min(self._options.poll_timeout_s, max(0.0, wait)))
+        if message is None:
+            return
+        if message.error() is not None:
+            self._on_kafka_error(message)
+        else:
+            # Fetched before the pause took effect: skipped, so the next batch of that
+            # partition does not start at its stored offset and is re-positioned.
+            logger.debug(
+                "skipped %s[%d]@%d while on hold",
+                message.topic(),
+                message.partition(),
+                message.offset(),
+            )
+
+    def _start(self, messages: list[Message]) -> None:
+        batch = batches.build(messages, self._handler, self._own, self._on_kafka_error)
+        for key, first in batch.refused.items():
+            REFUSED_POSITIONS.inc()
+            logger.warning(
+                "batch of %s[%d] starts at %d but the stored offset is %s: refused, "
+                "re-positioned (nothing committed past a gap)",
+                *key,
+                first,
+                self._own.partitions[key].stored,
+            )
+        if batch.refused:
+            self._own.reposition(list(batch.refused), reclaim=False)
+        if batch.items:
+            self._batch = PendingBatch.of(batch.items)
+            self._attempt()
+
+    def _drop(self, keys: list[PartitionKey]) -> None:
+        """Partitions left this member (revoked or lost): their items are not ours to write."""
+        self._batch.drop(keys)
+        if not self._batch:
+            self._release()
+
+    # -- writing -------------------------------------------------------------------------
+
+    def _attempt(self) -> None:
+        part = self._batch.next_part()
+        try:
+            done = write_items(
+                self._pool,
+                self._handler,
+                self._own,
+                part,
+                service=self._options.service,
+                group=self._options.group_id,
+                owner=self._owner,
+                db_timeout_s=self._options.db_retry_s,
+            )
+        except Exception as exc:  # noqa: BLE001 (the loop boundary: classified, counted, logged)
+            self._failed(part, exc)
+            return
+        self._succeeded(done, len(part))
+
+    def _succeeded(self, done: Committed, written: int) -> None:
+        self._own.committed(done.ends, done.states)
+        if done.records:
+            self._poisoned_in_row = 0
+        committed_at_ms = time.time() * 1000
+        for record in done.records:
+            COMMIT_LATENCY.observe((committed_at_ms - record.timestamp_ms) / 1000)
+        for key, end in done.ends.items():
+            MESSAGES.labels(key[0], "in").inc(end - done.firsts[key])
+        self._batch.written(written)
+        failpoints.reached("after_commit")
+        if self._batch:
+            self._batch.retry_at = time.monotonic()  # the next part right after one more poll
+        else:
+            self._release()
+
+    def _release(self) -> None:
+        """The batch is written (or gone): consume again."""
+        self._batch = PendingBatch()
+        if self._own.hold:
+            self._own.hold = False
+            self._own.sync()
+            self._health.green("postgres")
+            logger.info("consuming again")
+
+    def _failed(self, part: list[batches.Item], exc: Exception) -> None:
+        action = classify(exc)
+        BATCH_RETRIES.labels(action.value).inc()
+        reason = describe(exc)
+        step = decide(action, reason, part, self._batch, self._poisoned_in_row, self._options)
+        if step.drop:
+            FENCED_BATCHES.inc()
+            logger.warning("batch dropped: %s", reason)
+            keys = self._batch.partitions()
+            self._release()
+            self._own.reposition(keys, reclaim=True)
+            return
+        if not self._own.hold:  # every partition paused until the batch is written
+            self._own.hold = True
+            self._own.sync()
+        if step.part is not None:
+            logger.info(
+                "writing %d message(s) failed (%s): trying %d", len(part), reason, step.part
+            )
+            self._batch.part = step.part
+        if step.dead_letter:
+            item = part[0]
+            self._batch.items[0] = batches.rejected_by_database(
+                item, f"rejected by PostgreSQL: {reason}"
+            )
+            self._batch.poisoned += 1
+            self._poisoned_in_row += 1
+            logger.warning(
+                "%s[%d]@%d dead-lettered: rejected by PostgreSQL: %s",
+                item.topic,
+                item.partition,
+                item.offset,
+                reason,
+            )
+        if step.red is not None:
+            self._batch.failures += 1
+            self._health.red("postgres", step.red)  # logged once per change of reason
+        self._batch.retry_at = time.monotonic() + step.wait_s
+
+    # -- recovery ------------------------------------------------------------------------
+
+    def _recover_if_due(self) -> None:
+        now = time.monotonic()
+        if now < self._next_recovery or not self._own.needs_recovery():
+            return
+        try:
+            self._own.recover()
+        except Exception as exc:  # noqa: BLE001 (retried; health says why)
+            self._next_recovery = now + self._options.db_retry_s
+            logger.debug("recovery failed: %s", describe(exc))
+            return
+        # What is still to recover is an unrestorable state: that is retried slowly.
+        self._next_recovery = now + self._options.refused_retry_s
+
+    def _on_kafka_error(self, message: Message) -> None:
+        error = message.error()
+        if error.code() == KafkaError._PARTITION_EOF:
+            return
+        key = (message.topic(), message.partition())
+        if error.code() == KafkaError._AUTO_OFFSET_RESET and self._own.is_awaiting(key):
+            return  # assigned without an offset while Postgres was down: expected
+        if error.code() in (KafkaError.OFFSET_OUT_OF_RANGE, KafkaError._AUTO_OFFSET_RESET):
+            # The stored offset fell below the log start: records were deleted by retention
+            # before we stored them. An alarm, never a silent reset.
+            self._health.red("retention", f"retention gap: {error.str()}")
+        logger.error("kafka error: %s", error.str())
