@@ -10,7 +10,9 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 WORKDIR /app
 
 # Requirements first: the dependency layer is rebuilt only when requirements.txt changes.
-# Every pinned package has a manylinux wheel (librdkafka and libpq ship inside theirs).
+# Runtime requirements only: requirements-dev.txt (pytest, ruff, TA-Lib, testcontainers…) never
+# enters the image. Every pinned package has a manylinux wheel (librdkafka and libpq ship inside
+# theirs).
 COPY requirements.txt .
 RUN pip install -r requirements.txt
 

@@ -7,7 +7,8 @@ SHELL := /bin/bash
 
 VENV := .venv
 PY := $(VENV)/bin/python
-# sha256 of the requirements.txt last installed: pip runs again only when the file changes.
+# sha256 of requirements.txt + requirements-dev.txt as last installed: pip runs again only when
+# either file changes.
 REQUIREMENTS_STAMP := $(VENV)/.requirements.sha256
 # `make test` runs against the test profile's own ports and data, never the `make run` stack.
 TEST_ENV := $(shell grep -E '^[A-Z_]+=' infra/test.env)
@@ -15,7 +16,7 @@ TEST_ENV := $(shell grep -E '^[A-Z_]+=' infra/test.env)
 .PHONY: help setup stack setup-db run test lint stop clean
 
 help:
-	@echo "make setup     create $(VENV) and install requirements.txt (again only when it changes)"
+	@echo "make setup     create $(VENV) and install requirements-dev.txt (again only when one changes)"
 	@echo "make stack     start the local Kafka + PostgreSQL (run profile: 19092 / 15432)"
 	@echo "make setup-db  apply migrations and create the Kafka topics"
 	@echo "make run       setup + stack + start_pipeline.py"
@@ -26,11 +27,11 @@ help:
 
 setup:
 	@test -x $(PY) || python3 -m venv $(VENV)
-	@want=$$(sha256sum requirements.txt | cut -d' ' -f1); \
+	@want=$$(cat requirements.txt requirements-dev.txt | sha256sum | cut -d' ' -f1); \
 	if [ "$$(cat $(REQUIREMENTS_STAMP) 2>/dev/null)" = "$$want" ]; then \
-		echo "[setup] $(VENV) matches requirements.txt"; \
+		echo "[setup] $(VENV) matches requirements.txt + requirements-dev.txt"; \
 	else \
-		$(PY) -m pip install --disable-pip-version-check --progress-bar off -r requirements.txt; \
+		$(PY) -m pip install --disable-pip-version-check --progress-bar off -r requirements-dev.txt; \
 		echo "$$want" > $(REQUIREMENTS_STAMP); \
 	fi
 
@@ -54,6 +55,7 @@ test: setup lint
 	env $(TEST_ENV) $(PY) -m bench.ingest --smoke
 	env $(TEST_ENV) $(PY) -m bench.indicators --smoke
 	env $(TEST_ENV) $(PY) -m bench.analytics --smoke
+	env $(TEST_ENV) $(PY) -m bench.forecast --smoke
 
 # Without a venv nothing was ever started from this checkout.
 stop:

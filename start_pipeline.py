@@ -10,9 +10,10 @@ import sys
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TextIO
 
+from pipeline_supervisor.output import forward, labelled
 from pipeline_supervisor.status import (
     ServiceView,
     Totals,
@@ -24,7 +25,7 @@ from pipeline_supervisor.status import (
 from shared.errors import SettingsError
 from shared.health import health_port
 from shared.services import Service, all_services
-from shared.settings import HealthSettings, build, project_root
+from shared.settings import HealthSettings, build, check_setting_names, project_root
 
 # One-shot steps before any service starts: the schema first, then the topics.
 SETUP_STEPS: tuple[tuple[str, ...], ...] = (("db", "migrate"), ("shared.topic_setup",))
@@ -60,10 +61,19 @@ class Child:
     failures: int = 0
     restart_at: float | None = None
     last: Totals | None = None
+    output: list[threading.Thread] = field(default_factory=list)
 
     def start(self, now: float) -> None:
         # The environment passes through: the service reads its settings from env/.env itself.
-        self.process = subprocess.Popen(self.argv)  # noqa: S603 (our own interpreter and module)
+        self.process = subprocess.Popen(  # noqa: S603 (our own interpreter and module)
+            self.argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+        # Its lines pass through labelled with its name (a traceback has none of its own).
+        assert self.process.stdout and self.process.stderr  # noqa: S101 (narrowing: PIPE)
+        self.output = [
+            forward(self.name, self.process.stdout, to_stderr=False),
+            forward(self.name, self.process.stderr, to_stderr=True),
+        ]
         self.started_at, self.restart_at = now, None
 
     @property
@@ -88,6 +98,8 @@ def check(child: Child, now: float) -> int | None:
     if code is None:
         return None
     child.process = None
+    for thread in child.output:
+        thread.join(1.0)  # its last lines (the one naming a wrong setting) before ours
     if code == SETTINGS_EXIT:
         say(f"{child.name} exited with code {code} (a wrong setting): stopping everything")
         return SETTINGS_EXIT
@@ -104,10 +116,10 @@ def check(child: Child, now: float) -> int | None:
 def observe(child: Child, host: str) -> ServiceView:
     if child.process is None or not child.port:
         return ServiceView(child.name, child.state, None, None)
-    totals, reasons = scrape(f"http://{host}:{child.port}")
+    totals, reasons, notes = scrape(f"http://{host}:{child.port}")
     rate = message_rate(child.last, totals)
     child.last = totals or child.last
-    return ServiceView(child.name, child.state, rate, totals and totals.rows, reasons)
+    return ServiceView(child.name, child.state, rate, totals and totals.rows, reasons, notes)
 
 
 def supervise(
@@ -134,7 +146,7 @@ def supervise(
                 return SETTINGS_EXIT
         if now >= next_status:
             next_status = now + status_every
-            print(format_status([observe(child, host) for child in children]), file=out, flush=True)
+            say(format_status([observe(child, host) for child in children]), out)
     return 0
 
 
@@ -156,6 +168,8 @@ def stop_all(children: Sequence[Child], grace_s: float = STOP_GRACE_S) -> list[s
             child.process.wait()
             killed.append(child.name)
     for child in children:
+        for thread in child.output:
+            thread.join(1.0)  # their last lines before ours
         child.process, child.restart_at = None, None
     return killed
 
@@ -184,8 +198,10 @@ def run_step(argv: list[str], stop: threading.Event) -> int:
     lines = [line for line in stderr.splitlines() if line.strip()]
     # Exit 2 is a setting the step explained in one line; anything else needs its traceback.
     detail = lines[-1:] if code == SETTINGS_EXIT else lines[-20:]
+    step = argv[2] if argv[1:2] == ["-m"] else "setup step"
     for line in detail or [f"exit code {code}, no output"]:
-        print(line, file=sys.stderr)
+        # The settings line names its step already; a traceback's lines are labelled here.
+        print(line if code == SETTINGS_EXIT else labelled(step, line), file=sys.stderr)
     say(f"`{' '.join(['python', *argv[1:]])}` failed (exit {code}); no service started")
     return code if code > 0 else 1
 
@@ -245,6 +261,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # The services run `-m` from the checkout and read its `.env`: so does this process.
     os.chdir(project_root())
     try:
+        check_setting_names()  # a mistyped name stops us before any setup step
         health = build(HealthSettings)
     except SettingsError as exc:
         say(str(exc))

@@ -61,7 +61,9 @@ def recompute_series(
         for ts, close, split_basis in bars:
             values = state.feed(ts, close, split_basis)
             if since is None or ts >= since:
-                rows.append(store.indicator_row(symbol, interval, ts, values, params_id))
+                rows.append(
+                    store.indicator_row(symbol, interval, ts, values, params_id, split_basis)
+                )
         written = store.write_indicators(conn, rows, replace=True)
         revision = store.replace_state(conn, group, symbol, interval, state)
     return len(bars), written, revision

@@ -33,15 +33,15 @@ CREATE TEMP TABLE IF NOT EXISTS staging_indicators
 COPY_STAGING = """
 COPY staging_indicators (symbol, interval, ts, sma_fast, sma_slow, ema_fast, ema_slow, rsi,
                          macd, macd_signal, macd_hist, bb_lower, bb_middle, bb_upper,
-                         volatility, params_id) FROM STDIN (FORMAT BINARY)
+                         volatility, params_id, split_basis) FROM STDIN (FORMAT BINARY)
 """
-STAGING_TYPES = ["text", "text", "timestamptz", *["float8"] * 12, "int4"]
+STAGING_TYPES = ["text", "text", "timestamptz", *["float8"] * 12, "int4", "float8"]
 MOVE_STAGED = """
 INSERT INTO indicators (symbol, interval, ts, sma_fast, sma_slow, ema_fast, ema_slow, rsi, macd,
                         macd_signal, macd_hist, bb_lower, bb_middle, bb_upper, volatility,
-                        params_id)
+                        params_id, split_basis)
 SELECT symbol, interval, ts, sma_fast, sma_slow, ema_fast, ema_slow, rsi, macd, macd_signal,
-       macd_hist, bb_lower, bb_middle, bb_upper, volatility, params_id
+       macd_hist, bb_lower, bb_middle, bb_upper, volatility, params_id, split_basis
 FROM staging_indicators
 """
 # The live consumer only inserts: a row already there is a redelivery the offsets should have
@@ -55,7 +55,8 @@ UPSERT = (
     ema_slow = EXCLUDED.ema_slow, rsi = EXCLUDED.rsi, macd = EXCLUDED.macd,
     macd_signal = EXCLUDED.macd_signal, macd_hist = EXCLUDED.macd_hist,
     bb_lower = EXCLUDED.bb_lower, bb_middle = EXCLUDED.bb_middle, bb_upper = EXCLUDED.bb_upper,
-    volatility = EXCLUDED.volatility, params_id = EXCLUDED.params_id, computed_at = now()
+    volatility = EXCLUDED.volatility, params_id = EXCLUDED.params_id,
+    split_basis = EXCLUDED.split_basis, computed_at = now()
 """
 )
 SELECT_EXISTING = """
@@ -145,10 +146,16 @@ def params_id(conn: psycopg.Connection, params: IndicatorParams) -> int:
 
 
 def indicator_row(
-    symbol: str, interval: str, ts: datetime, values: IndicatorValues, params: int
+    symbol: str,
+    interval: str,
+    ts: datetime,
+    values: IndicatorValues,
+    params: int,
+    split_basis: float | None,
 ) -> IndicatorRow:
-    """One indicators row; IndicatorValues is a tuple in the table's column order."""
-    return (symbol, interval, ts, *values, params)
+    """One indicators row; IndicatorValues is a tuple in the table's column order.
+    `split_basis`: the basis the values are expressed in (the series state's, after the feed)."""
+    return (symbol, interval, ts, *values, params, split_basis)
 
 
 def write_indicators(

@@ -12,6 +12,7 @@ import tempfile
 import time
 from hashlib import sha256
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from infra.host import (
     cwd_of,
@@ -29,15 +30,23 @@ from infra.profiles import BIND_HOST, Profile, resolve
 from shared.errors import StackError
 from shared.settings import PostgresSettings, build
 
+if TYPE_CHECKING:
+    import psycopg
+
 PG_ROOT = Path("/usr/lib/postgresql")
 SERVER_PROGRAMS = ("initdb", "pg_ctl", "postgres")
 CLUSTER_USER = "postgres"
 # Unix socket paths are limited to 108 bytes (sun_path); deep checkouts need a shorter home.
 MAX_SOCKET_PATH = 100
+# Server-wide settings, so every database and session on the cluster starts with them. TimeZone:
+# initdb copies the host's zone into postgresql.conf, and a session in New York would see
+# `ts::date` of a daily bar (00:00 UTC) as the day before.
+SERVER_SETTINGS = {"timezone": "UTC"}
 
 
 def start_postgres(profile: Profile | str, settings: PostgresSettings | None = None) -> None:
-    """Start the profile's cluster (creating it on first use) and make sure the database exists."""
+    """Start the profile's cluster (creating it on first use), apply SERVER_SETTINGS and make
+    sure the database exists."""
     profile = resolve(profile)
     settings = settings or build(PostgresSettings)
     bin_dir = _server_bin_dir()
@@ -49,7 +58,7 @@ def start_postgres(profile: Profile | str, settings: PostgresSettings | None = N
         if not _data_dir(profile).is_dir():
             _initdb(profile, bin_dir, settings)
         _start(profile, bin_dir)
-    _ensure_database(profile, settings)
+    _configure_cluster(profile, settings)
 
 
 def stop_postgres(profile: Profile | str) -> bool:
@@ -274,8 +283,9 @@ def _start(profile: Profile, bin_dir: Path) -> None:
     say(f"postgres {port}: started in {time.monotonic() - started:.1f}s (log: {log})")
 
 
-def _ensure_database(profile: Profile, settings: PostgresSettings) -> None:
-    """CREATE DATABASE POSTGRES_DBNAME if missing (connecting to `postgres` over TCP)."""
+def _configure_cluster(profile: Profile, settings: PostgresSettings) -> None:
+    """Apply SERVER_SETTINGS, CREATE DATABASE POSTGRES_DBNAME if missing (connecting to
+    `postgres` over TCP)."""
     import psycopg
     from psycopg import sql
 
@@ -289,6 +299,7 @@ def _ensure_database(profile: Profile, settings: PostgresSettings) -> None:
             connect_timeout=settings.connect_timeout_s,
             autocommit=True,
         ) as conn:
+            _apply_server_settings(conn, profile)
             query = "SELECT 1 FROM pg_database WHERE datname = %s"
             if conn.execute(query, (settings.dbname,)).fetchone() is None:
                 conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(settings.dbname)))
@@ -300,3 +311,27 @@ def _ensure_database(profile: Profile, settings: PostgresSettings) -> None:
             f"on {profile.postgres_address}: {reason} (a cluster made with another user or "
             f"password is recreated by `python -m infra.stack clean --profile {profile.name}`)"
         ) from None
+
+
+def _apply_server_settings(conn: psycopg.Connection, profile: Profile) -> None:
+    """ALTER SYSTEM each SERVER_SETTINGS entry the config files do not hold yet, then reload: a
+    cluster created (or running) before a setting was added gets it without a restart."""
+    from psycopg import sql
+
+    missing = {
+        name: value
+        for name, value in SERVER_SETTINGS.items()
+        if conn.execute(
+            "SELECT 1 FROM pg_file_settings WHERE name = %s AND setting = %s AND applied",
+            (name, value),
+        ).fetchone()
+        is None
+    }
+    for name, value in missing.items():
+        conn.execute(
+            sql.SQL("ALTER SYSTEM SET {} = {}").format(sql.Identifier(name), sql.Literal(value))
+        )
+    if missing:
+        conn.execute("SELECT pg_reload_conf()")
+        shown = ", ".join(f"{name} = {value!r}" for name, value in missing.items())
+        say(f"postgres {profile.postgres_port}: set {shown} (ALTER SYSTEM, reloaded)")

@@ -1,4 +1,5 @@
-"""start_pipeline.py's status line: each service's /metrics totals, message rate and red reasons."""
+"""start_pipeline.py's status line: each service's /metrics totals, message rate, red reasons and
+health notes."""
 
 from __future__ import annotations
 
@@ -59,20 +60,26 @@ class ServiceView:
     rate: float | None
     rows: float | None
     red_reasons: tuple[str, ...] = ()
+    # Health notes of a green service, e.g. "disabled: no FINNHUB_API_KEY".
+    notes: tuple[str, ...] = ()
+
+
+def _clipped(texts: tuple[str, ...]) -> str:
+    text = "; ".join(texts)
+    return text if len(text) <= REASONS_WIDTH else text[: REASONS_WIDTH - 1] + "…"
 
 
 def format_status(views: Sequence[ServiceView]) -> str:
-    """`status | NAME STATE RATE msg/s ROWS rows [red: REASONS] | …` with `-` for unknowns."""
+    """`status | NAME STATE RATE msg/s ROWS rows [red: REASONS] [NOTES] | …`, `-` for unknowns."""
     parts = []
     for view in views:
         rate = "-" if view.rate is None else f"{view.rate:.1f}"
         rows = "-" if view.rows is None else f"{view.rows:.0f}"
         part = f"{view.name} {view.state} {rate} msg/s {rows} rows"
         if view.red_reasons:
-            reasons = "; ".join(view.red_reasons)
-            if len(reasons) > REASONS_WIDTH:
-                reasons = reasons[: REASONS_WIDTH - 1] + "…"
-            part += f" red: {reasons}"
+            part += f" red: {_clipped(view.red_reasons)}"
+        if view.notes:
+            part += f" {_clipped(view.notes)}"
         parts.append(part)
     return "status | " + " | ".join(parts)
 
@@ -90,10 +97,11 @@ def _get(url: str) -> tuple[int, bytes]:
 _SCRAPE_ERRORS = (OSError, ValueError, KeyError, TypeError, http.client.HTTPException)
 
 
-def scrape(base_url: str) -> tuple[Totals | None, tuple[str, ...]]:
-    """/metrics totals (None if unreadable) and /healthz red reasons; never raises."""
+def scrape(base_url: str) -> tuple[Totals | None, tuple[str, ...], tuple[str, ...]]:
+    """/metrics totals (None if unreadable), /healthz red reasons and notes; never raises."""
     totals: Totals | None = None
     reasons: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
     try:
         status, body = _get(f"{base_url}/metrics")
         if status == 200:
@@ -102,11 +110,14 @@ def scrape(base_url: str) -> tuple[Totals | None, tuple[str, ...]]:
         pass
     try:
         status, body = _get(f"{base_url}/healthz")
-        if status == 503:
-            reasons = tuple(str(reason) for reason in json.loads(body)["reasons"])
+        if status in (200, 503):
+            health = json.loads(body)
+            if status == 503:
+                reasons = tuple(str(reason) for reason in health["reasons"])
+            notes = tuple(str(note) for note in health.get("notes", ()))
     except _SCRAPE_ERRORS:
         pass
-    return totals, reasons
+    return totals, reasons, notes
 
 
 def scrape_host(host: str) -> str:

@@ -84,14 +84,21 @@ def build_finnhub(
     stop: threading.Event,
     health: Health,
     index: ReplayIndex | None = None,
+    *,
+    feature: str = "",
 ) -> tuple[FinnhubApi, ApiGate]:
-    """The process's Finnhub client (one limiter) and whether it may be called."""
+    """The process's Finnhub client (one limiter) and whether it may be called.
+
+    `feature`: the part of the service that needs Finnhub, when not all of it (health's note).
+    """
     key = settings.api.finnhub_api_key
     gate = ApiGate(
         "Finnhub",
         health,
+        key_setting="FINNHUB_API_KEY",
         key_present=key is not None,
         live=settings.source.data_source is DataSource.LIVE,
+        feature=feature,
     )
     api = FinnhubApi(
         build_session(settings.source, index, browser=False),  # type: ignore[arg-type]

@@ -1,4 +1,4 @@
-"""A minimal /healthz (red with a reason) and /metrics endpoint served from a daemon thread."""
+"""A minimal /healthz (red with a reason, notes beside) and /metrics from a daemon thread."""
 
 from __future__ import annotations
 
@@ -29,11 +29,16 @@ def health_port(settings: HealthSettings, service: str) -> int:
 
 
 class Health:
-    """The reasons a service is red; green when there are none."""
+    """The reasons a service is red (green when there are none), and notes that keep it green.
+
+    A note says what a green service does not do and why, e.g. an optional source disabled for
+    want of its API key: nothing is broken, so nothing is red.
+    """
 
     def __init__(self, service: str) -> None:
         self.service = service
         self._reasons: dict[str, str] = {}
+        self._notes: dict[str, str] = {}
         self._lock = threading.Lock()
         HEALTHY.set(1)
 
@@ -53,9 +58,25 @@ class Health:
         if removed is not None:
             logger.info("health recovered: %s", removed)
 
+    def note(self, key: str, text: str) -> None:
+        """Note `text` for `key` without turning red (logged once per change of text)."""
+        with self._lock:
+            changed = self._notes.get(key) != text
+            self._notes[key] = text
+        if changed:
+            logger.info("health note: %s", text)
+
+    def clear_note(self, key: str) -> None:
+        with self._lock:
+            self._notes.pop(key, None)
+
     def snapshot(self) -> tuple[bool, list[str]]:
         with self._lock:
             return not self._reasons, list(self._reasons.values())
+
+    def notes(self) -> list[str]:
+        with self._lock:
+            return list(self._notes.values())
 
 
 class HealthServer:
@@ -88,7 +109,12 @@ def _handler_for(health: Health) -> type[BaseHTTPRequestHandler]:
             if self.path.startswith("/healthz"):
                 ok, reasons = health.snapshot()
                 body = json.dumps(
-                    {"service": health.service, "status": "ok" if ok else "red", "reasons": reasons}
+                    {
+                        "service": health.service,
+                        "status": "ok" if ok else "red",
+                        "reasons": reasons,
+                        "notes": health.notes(),
+                    }
                 ).encode()
                 self._reply(200 if ok else 503, "application/json", body)
             elif self.path.startswith("/metrics"):

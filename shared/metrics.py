@@ -33,6 +33,16 @@ REFUSED_POSITIONS = Counter(
     "pipeline_refused_positions",
     "Batches of a partition refused because they did not start at the stored offset",
 )
+FITS = Counter(
+    "pipeline_forecast_fits",
+    "Forecast origins fitted, by outcome (fitted, failed, timeout) and kind (search, refit)",
+    ["outcome", "kind"],
+)
+FIT_SECONDS = Histogram(
+    "pipeline_forecast_fit_round_seconds",
+    "Wall time of one round of a batch's origin fits (run in parallel in the pool)",
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
+)
 HEALTHY = Gauge("pipeline_healthy", "1 when /healthz is green")
 API_DISABLED = Gauge(
     "pipeline_api_disabled",

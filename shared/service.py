@@ -1,26 +1,30 @@
-"""The thin entry point every service shares: settings, logging, signals, health, run(stop)."""
+"""The thin entry point every service shares: argv, settings, logging, signals, health, run."""
 
 from __future__ import annotations
 
+import argparse
 import logging
 import signal
 import sys
 import threading
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import Any
 
+from shared import services
 from shared.errors import PipelineError, SettingsError
 from shared.health import Health, HealthServer, health_port
-from shared.settings import Settings, load_settings
+from shared.settings import load_settings
 
 logger = logging.getLogger(__name__)
 
-ServiceRun = Callable[[Settings, threading.Event, Health], None]
+ServiceRun = Callable[..., None]  # run(settings, stop, health, **options from argv)
 
 
-def configure_logging(service: str) -> None:
+def configure_logging(service: str, level: str = "INFO") -> None:
+    """Every line to stderr, carrying the service's name (LOG_LEVEL: `level`)."""
     logging.basicConfig(
-        level=logging.INFO,
+        level=level,
         format=f"%(asctime)s %(levelname)s {service} %(name)s: %(message)s",
         stream=sys.stderr,
     )
@@ -28,13 +32,36 @@ def configure_logging(service: str) -> None:
     warnings.filterwarnings("ignore", module="yfinance")
 
 
-def run_service(service: str, run: ServiceRun) -> int:
-    """Run `run(settings, stop, health)` until it returns or SIGTERM/SIGINT sets `stop`.
+def service_parser(service: str) -> argparse.ArgumentParser:
+    """`python -m MODULE [--help]` of a registered service; add the service's own options."""
+    registered = services.by_name(service)
+    return argparse.ArgumentParser(
+        prog=f"python -m {registered.module}",
+        description=f"{registered.name}: {registered.description}.",
+        epilog=(
+            "Settings come from environment variables and .env (every one, with its default, in "
+            ".env.example; LOG_LEVEL=DEBUG for more detail). /healthz and /metrics on "
+            f"HEALTH_BASE_PORT + {registered.port_offset}. A wrong setting stops the service with "
+            "one line naming it (exit code 2)."
+        ),
+    )
 
-    `service` is a name registered in shared/services.py (it gives the health port).
-    Returns the process exit code: 0 on a clean stop, 2 on a settings problem (one line).
+
+def run_service(
+    service: str,
+    run: ServiceRun,
+    argv: Sequence[str] | None = None,
+    parser: argparse.ArgumentParser | None = None,
+) -> int:
+    """Run `run(settings, stop, health, **options)` until it returns or SIGTERM/SIGINT sets `stop`.
+
+    `service` is a name registered in shared/services.py (it gives the health port and the
+    `--help` text). `argv` is parsed by `parser` (default: service_parser, no options) before
+    anything else: `--help` exits 0 without reading settings or connecting anywhere; each option
+    reaches `run` as a keyword argument. Returns the process exit code: 0 on a clean stop, 2 on a
+    settings problem (one line).
     """
-    configure_logging(service)
+    options: dict[str, Any] = vars((parser or service_parser(service)).parse_args(argv))
     stop = threading.Event()
 
     def request_stop(signum: int, _frame: object) -> None:
@@ -47,10 +74,17 @@ def run_service(service: str, run: ServiceRun) -> int:
     server: HealthServer | None = None
     try:
         settings = load_settings()
+        configure_logging(service, settings.log.log_level)
+        logger.debug(
+            "settings: Kafka %s, %s, DATA_SOURCE=%s",
+            settings.kafka.bootstrap_servers,
+            settings.postgres.describe(),  # never the password
+            settings.source.data_source,
+        )
         health = Health(service)
         server = HealthServer(health, settings.health.host, health_port(settings.health, service))
         logger.info("started; /healthz and /metrics on %s:%d", settings.health.host, server.port)
-        run(settings, stop, health)
+        run(settings, stop, health, **options)
     except SettingsError as exc:
         print(f"{service}: {exc}", file=sys.stderr)
         return 2

@@ -57,6 +57,9 @@ CONSUMER_STORAGE = _register(
 ANALYTICS_CONSUMER = _register(
     "analytics.consumer", 20, "market.bars → indicators (SMA, EMA, RSI, MACD, Bollinger…)"
 )
+ANALYTICS_FORECASTER = _register(
+    "analytics.forecaster", 30, "market.bars → ARIMA forecasts with intervals, scored live"
+)
 
 
 def all_services() -> tuple[Service, ...]:

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import difflib
+import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import date
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
@@ -36,6 +40,19 @@ def _config(prefix: str) -> SettingsConfigDict:
 def _split_csv(value: Any) -> Any:
     if isinstance(value, str):
         return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+def _upper_unique(value: list[str]) -> list[str]:
+    if not value:
+        raise ValueError("at least one symbol is needed")
+    return list(dict.fromkeys(symbol.upper() for symbol in value))
+
+
+def _no_empty_path(value: Any) -> Any:
+    # Path("") is the working directory: an empty setting would silently mean "here".
+    if isinstance(value, str) and not value.strip():
+        raise ValueError("an empty path means the working directory: name a folder, or unset it")
     return value
 
 
@@ -188,6 +205,10 @@ class SourceSettings(BaseSettings):
     record_dir: Path | None = None
     http_timeout_s: float = Field(20.0, gt=0)
 
+    _paths = field_validator("replay_dir", "replay_overlay_dir", "record_dir", mode="before")(
+        _no_empty_path
+    )
+
     @model_validator(mode="after")
     def _replay_needs_dir(self) -> SourceSettings:
         if self.data_source is DataSource.REPLAY and not self.replay_dir.is_dir():
@@ -197,6 +218,29 @@ class SourceSettings(BaseSettings):
         return self
 
 
+# How many days back Yahoo serves each interval (yfinance 1.7 scrapers/history.py: 1m 30 days,
+# 2m-90m 60 days, 60m/1h 730 days; daily bars back to the listing, and yfinance's own "max" asks
+# for 99 years), less a day of margin so a slow request stays inside the limit.
+YAHOO_HISTORY_LIMIT_DAYS = {
+    "1m": 29,
+    "2m": 59,
+    "5m": 59,
+    "15m": 59,
+    "30m": 59,
+    "60m": 729,
+    "90m": 59,
+    "1h": 729,
+    "1d": 99 * 365,
+}
+# MARKET_HISTORY_DAYS unset: a year of bars where Yahoo serves it, else all it serves. Daily: 400
+# calendar days hold at least 252 sessions (a trading year), enough to warm every indicator
+# (SMA 50, MACD 26/9, volatility 20) and a forecast's 120 bars well before today.
+DEFAULT_HISTORY_DAYS = {
+    interval: min(limit, 400 if interval == "1d" else 365)
+    for interval, limit in YAHOO_HISTORY_LIMIT_DAYS.items()
+}
+
+
 class MarketSettings(BaseSettings):
     """What producer.market polls and how fast."""
 
@@ -204,7 +248,8 @@ class MarketSettings(BaseSettings):
 
     symbols: Annotated[list[str], NoDecode] = ["AAPL", "MSFT", "NVDA", "SPY"]
     interval: Literal["1m", "2m", "5m", "15m", "30m", "60m", "90m", "1h", "1d"] = "1d"
-    history_days: int = Field(30, ge=1)
+    # Unset (or empty): DEFAULT_HISTORY_DAYS of the interval; at most what Yahoo serves.
+    history_days: int = Field(None, ge=1, validate_default=True)  # type: ignore[assignment]
     poll_interval_s: float = Field(60.0, gt=0)
     requests_per_minute: int = Field(30, ge=1)
     settle_delay_s: float = Field(5.0, ge=0)
@@ -212,13 +257,26 @@ class MarketSettings(BaseSettings):
     exchange: str = "XNYS"
 
     _split_symbols = field_validator("symbols", mode="before")(_split_csv)
+    _symbols = field_validator("symbols")(_upper_unique)
 
-    @field_validator("symbols")
+    @field_validator("history_days", mode="before")
     @classmethod
-    def _upper_unique(cls, value: list[str]) -> list[str]:
-        if not value:
-            raise ValueError("at least one symbol is needed")
-        return list(dict.fromkeys(symbol.upper() for symbol in value))
+    def _history_for_interval(cls, value: Any, info: ValidationInfo) -> Any:
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return DEFAULT_HISTORY_DAYS[info.data.get("interval", "1d")]
+        return value
+
+    @field_validator("history_days")
+    @classmethod
+    def _within_what_yahoo_serves(cls, value: int, info: ValidationInfo) -> int:
+        interval = info.data.get("interval")
+        limit = YAHOO_HISTORY_LIMIT_DAYS.get(interval or "")
+        if limit is not None and value > limit:
+            raise ValueError(
+                f"Yahoo serves {interval} bars for the last {limit + 1} days only; "
+                f"at most {limit} with MARKET_INTERVAL={interval}, got {value}"
+            )
+        return value
 
 
 class ApiSettings(BaseSettings):
@@ -238,12 +296,17 @@ class ApiSettings(BaseSettings):
         return None if value == "" else value
 
 
+def _market_symbols() -> list[str]:
+    return build(MarketSettings).symbols
+
+
 class NewsSettings(BaseSettings):
     """What producer.news polls and how fast."""
 
     model_config = _config("NEWS_")
 
-    symbols: Annotated[list[str], NoDecode] = ["AAPL", "MSFT", "NVDA", "SPY"]
+    # Unset (or empty): the symbols of MARKET_SYMBOLS.
+    symbols: Annotated[list[str], NoDecode] = Field(default_factory=_market_symbols)
     general: bool = True
     general_category: str = "general"
     # Finnhub's window is in dates and its lists are only mostly sorted: re-ask this overlap.
@@ -251,9 +314,28 @@ class NewsSettings(BaseSettings):
     history_days: int = Field(7, ge=1)
     poll_interval_s: float = Field(300.0, gt=0)
     # replay: the window ends here instead of today (recordings are dated)
-    until: str | None = None
+    until: date | None = None
 
-    _split_symbols = field_validator("symbols", mode="before")(_split_csv)
+    _symbols = field_validator("symbols")(_upper_unique)
+
+    @field_validator("symbols", mode="before")
+    @classmethod
+    def _split_or_market(cls, value: Any) -> Any:
+        if isinstance(value, str) and not value.strip():
+            return _market_symbols()
+        return _split_csv(value)
+
+    @field_validator("until", mode="before")
+    @classmethod
+    def _iso_date(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        if not value.strip():
+            return None
+        try:
+            return date.fromisoformat(value.strip())
+        except ValueError:
+            raise ValueError(f"expected a date as YYYY-MM-DD, got {value!r}") from None
 
 
 class MacroSettings(BaseSettings):
@@ -285,6 +367,8 @@ class ConsumerSettings(BaseSettings):
 
     group_storage: str = "storage"
     group_analytics: str = "analytics"
+    # The forecaster's own group on market.bars: fits never sit in the indicators' latency.
+    group_forecaster: str = "forecaster"
     batch_size: int = Field(5000, ge=1)
     poll_timeout_s: float = Field(0.5, gt=0, le=1.0)
     max_poll_interval_ms: int = Field(300_000, ge=1000)
@@ -333,6 +417,40 @@ class AnalyticsSettings(BaseSettings):
         return slow
 
 
+class ForecastSettings(BaseSettings):
+    """The forecaster: when an origin falls due, what is fitted, and how the work is bounded."""
+
+    model_config = _config("FORECAST_")
+
+    horizon: int = Field(5, ge=1, le=50)  # H: steps forecast at each origin
+    every: int = Field(5, ge=1)  # N: an origin every N bars of the exchange clock
+    min_bars: int = Field(120, ge=10)  # M: bars a series needs before its first origin
+    window: int = Field(500, ge=10)  # W: trailing bars fitted
+    refits: int = Field(5, ge=0)  # K: refits of a found order before it is searched again
+    max_p: int = Field(3, ge=0, le=5)
+    max_q: int = Field(3, ge=0, le=5)
+    maxiter: int = Field(100, ge=1)  # optimizer iterations per likelihood fit
+    time_budget_s: float = Field(2.0, gt=0)  # one origin's fit gives up after this ("timeout")
+    # Fit processes (0: fit in the consumer's own process); unset: one per core.
+    workers: int | None = Field(None, ge=0)
+    # Due origins one batch hands the pool at most; the rest of the batch waits for the next.
+    max_origins_per_batch: int = Field(200, ge=1)
+    exchange: str = "XNYS"
+
+    @field_validator("workers", mode="before")
+    @classmethod
+    def _empty_is_default(cls, value: Any) -> Any:
+        return None if value == "" else value
+
+    @model_validator(mode="after")
+    def _window_holds_min_bars(self) -> ForecastSettings:
+        if self.min_bars > self.window:
+            raise ValueError(
+                f"FORECAST_MIN_BARS {self.min_bars} exceeds FORECAST_WINDOW {self.window}"
+            )
+        return self
+
+
 class HealthSettings(BaseSettings):
     """Where each service serves /healthz and /metrics."""
 
@@ -353,6 +471,21 @@ class StackSettings(BaseSettings):
     local_stack: Literal["auto", "on", "off"] = "auto"
     local_stack_dir: Path = Path(".local")
 
+    _paths = field_validator("local_stack_dir", mode="before")(_no_empty_path)
+
+
+class LogSettings(BaseSettings):
+    """How much every service logs (to stderr)."""
+
+    model_config = _config("")
+
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: Any) -> Any:
+        return value.strip().upper() if isinstance(value, str) else value
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -369,6 +502,8 @@ class Settings:
     news: NewsSettings = field(default_factory=NewsSettings)
     macro: MacroSettings = field(default_factory=MacroSettings)
     analytics: AnalyticsSettings = field(default_factory=AnalyticsSettings)
+    forecast: ForecastSettings = field(default_factory=ForecastSettings)
+    log: LogSettings = field(default_factory=LogSettings)
 
 
 _ENV_NAMES = {
@@ -383,7 +518,15 @@ _ENV_NAMES = {
     NewsSettings: "NEWS_",
     MacroSettings: "MACRO_",
     AnalyticsSettings: "ANALYTICS_",
+    ForecastSettings: "FORECAST_",
+    LogSettings: "",
 }
+# A name this close to a setting is taken for a mistyped one (MARKET_SYMBOL, FINHUB_API_KEY):
+# similar by difflib's ratio and at most two characters added, dropped or changed. Farther names
+# pass, because the Kafka and PostgreSQL images read KAFKA_* and POSTGRES_* variables of their own
+# (KAFKA_LOG_RETENTION_MS, POSTGRES_DB) and compose reads its own (POSTGRES_HOST_PORT).
+NEAR_MISS_RATIO = 0.85
+NEAR_MISS_CHARACTERS = 2
 
 
 def _one_line(model: type[BaseSettings], exc: ValidationError) -> str:
@@ -404,8 +547,59 @@ def build(model: type[SettingsT]) -> SettingsT:
         raise SettingsError(_one_line(model, exc)) from None
 
 
+def setting_names() -> frozenset[str]:
+    """Every environment variable the settings read (upper case; pydantic ignores case)."""
+    return frozenset(
+        (prefix + name).upper()
+        for model, prefix in _ENV_NAMES.items()
+        for name in model.model_fields
+    )
+
+
+def near_miss(name: str) -> str | None:
+    """The setting `name` is most likely a typo of; None for a setting or a name not close."""
+    known = setting_names()
+    upper = name.upper()
+    if upper in known:
+        return None
+    for candidate in difflib.get_close_matches(upper, known, n=3, cutoff=NEAR_MISS_RATIO):
+        matcher = difflib.SequenceMatcher(None, upper, candidate, autojunk=False)
+        same = sum(block.size for block in matcher.get_matching_blocks())
+        if len(upper) + len(candidate) - 2 * same <= NEAR_MISS_CHARACTERS:
+            return candidate
+    return None
+
+
+def _env_file_names() -> list[tuple[str, str]]:
+    """(file, name) of every entry of the `.env` files the settings models read."""
+    from dotenv import dotenv_values
+
+    files = {model.model_config.get("env_file") for model in _ENV_NAMES}
+    found = []
+    for file in sorted(str(f) for f in files if f):
+        if Path(file).is_file():
+            found.extend((file, name) for name in dotenv_values(file))
+    return found
+
+
+def check_setting_names(environ: Mapping[str, str] | None = None) -> None:
+    """Refuse an environment variable (of `environ`, default os.environ) or a `.env` entry that
+    is a near miss of a setting."""
+    environ = os.environ if environ is None else environ
+    for where, name in [("", name) for name in sorted(environ)] + _env_file_names():
+        meant = near_miss(name)
+        if meant is not None:
+            origin = f" (in {where})" if where else ""
+            raise SettingsError(f"unknown setting {name}{origin}: did you mean {meant}?")
+
+
 def load_settings() -> Settings:
-    """Read every settings group; raise SettingsError with one clear line on the first bad one."""
+    """Read every settings group; raise SettingsError with one clear line on the first bad one.
+
+    A mistyped setting name (a near miss of a known one) is refused first: ignored, it would
+    silently leave the default in place.
+    """
+    check_setting_names()
     settings = Settings(
         kafka=build(KafkaSettings),
         postgres=build(PostgresSettings),
@@ -418,6 +612,8 @@ def load_settings() -> Settings:
         news=build(NewsSettings),
         macro=build(MacroSettings),
         analytics=build(AnalyticsSettings),
+        forecast=build(ForecastSettings),
+        log=build(LogSettings),
     )
     # Settings that depend on each other are checked at start, not when first used.
     settings.postgres.session_timeouts(settings.consumer.max_poll_interval_ms)

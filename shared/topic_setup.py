@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import sys
 
 from shared.errors import SettingsError
@@ -10,7 +11,10 @@ from shared.service import configure_logging
 from shared.settings import KafkaSettings, build
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    argparse.ArgumentParser(prog="python -m shared.topic_setup", description=__doc__).parse_args(
+        argv
+    )
     configure_logging("topic_setup")
     try:
         settings = build(KafkaSettings)

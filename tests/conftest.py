@@ -48,16 +48,19 @@ def pipeline_env_names() -> frozenset[str]:
 def isolated_settings() -> Iterator[None]:
     """Tests see the pipeline's defaults, whatever the caller's shell or `.env` says.
 
-    Every pipeline setting the caller exported is removed from os.environ (so from the services
-    the tests start, too), except the test stack's addresses above; and no settings model reads
-    a `.env` file. Session-scoped: the session fixtures that build settings see it as well.
+    Every pipeline setting (or near miss of one) the caller exported is removed from os.environ
+    (so from the services the tests start, too), except the test stack's addresses above; and no
+    settings model reads a `.env` file. Session-scoped: the session fixtures that build settings
+    see it as well.
     """
     keep = set(TEST_STACK_ENV)
     names = pipeline_env_names()
     with pytest.MonkeyPatch.context() as patch:
         for name in list(os.environ):
-            # pydantic-settings matches names case-insensitively.
-            if name.upper() in names and name not in keep:
+            # pydantic-settings matches names case-insensitively; a near miss of a setting in the
+            # caller's shell would stop every service the tests start.
+            near_miss = settings_module.near_miss(name)
+            if (name.upper() in names or near_miss) and name not in keep:
                 patch.delenv(name)
         for model in SETTINGS_MODELS:
             patch.setitem(model.model_config, "env_file", None)

@@ -8,8 +8,8 @@ from analytics.consumer.service import SERVICE, run
 from shared.service import run_service
 
 
-def main() -> int:
-    return run_service(SERVICE, run)
+def main(argv: list[str] | None = None) -> int:
+    return run_service(SERVICE, run, argv)
 
 
 if __name__ == "__main__":

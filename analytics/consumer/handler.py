@@ -104,7 +104,14 @@ class AnalyticsHandler(Handler):
                 continue
             values = series.state.feed(bar.ts, bar.close, bar.split_basis)
             out.rows.append(
-                store.indicator_row(bar.symbol, bar.interval, bar.ts, values, series.params_id)
+                store.indicator_row(
+                    bar.symbol,
+                    bar.interval,
+                    bar.ts,
+                    values,
+                    series.params_id,
+                    series.state.split_basis,
+                )
             )
             series.kafka_partition = record.partition
             series_map[key] = out.touched[key] = series

@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-import argparse
-import functools
 import sys
 
 from producer.macro.parsing import SERVICE
 from producer.macro.service import run
-from shared.service import run_service
+from shared.service import run_service, service_parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m producer.macro", description=__doc__)
+    parser = service_parser(SERVICE)
     parser.add_argument("--once", action="store_true", help="poll every series once and exit")
-    args = parser.parse_args(argv)
-    return run_service(SERVICE, functools.partial(run, once=args.once))
+    return run_service(SERVICE, run, argv, parser)
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ def run(settings: Settings, stop: threading.Event, health: Health, *, once: bool
     gate = ApiGate(
         "FRED",
         health,
+        key_setting="FRED_API_KEY",
         key_present=key is not None,
         live=settings.source.data_source is DataSource.LIVE,
     )

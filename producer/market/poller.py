@@ -97,7 +97,10 @@ class MarketPoller:
             prepost=self.market.include_prepost,
         )
         self.limiter = RateLimiter(self.market.requests_per_minute)
-        finnhub, self.finnhub_gate = build_finnhub(settings, stop, health, self.index)
+        # Finnhub's profile2 only fills what Yahoo's quote lacks: without a key, bars flow on.
+        finnhub, self.finnhub_gate = build_finnhub(
+            settings, stop, health, self.index, feature="Finnhub profile2"
+        )
         self.instruments = InstrumentSource(
             session,
             finnhub,

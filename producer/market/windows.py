@@ -9,13 +9,14 @@ from datetime import UTC, datetime, time, timedelta
 from producer.replay.index import ChartRange
 from producer.yahoo_intervals import DAILY
 from shared.calendar import ExchangeCalendar
+from shared.settings import YAHOO_HISTORY_LIMIT_DAYS
 
 logger = logging.getLogger(__name__)
 
-# How far back Yahoo serves each granularity, and the longest window one request may span
-# ("Only 7 days worth of 1m granularity data are allowed to be fetched per request"); a day of
-# margin keeps a slow request inside the limit.
-_REACH = {"1m": timedelta(days=29), "1h": timedelta(days=729), "60m": timedelta(days=729)}
+# How far back Yahoo serves each granularity (shared.settings, which also refuses a longer
+# MARKET_HISTORY_DAYS), and the longest window one request may span ("Only 7 days worth of 1m
+# granularity data are allowed to be fetched per request"); a day of margin keeps a slow request
+# inside the limit.
 _INTRADAY_REACH = timedelta(days=59)
 _SPAN = {"1m": timedelta(days=7), "1h": timedelta(days=729), "60m": timedelta(days=729)}
 _INTRADAY_SPAN = timedelta(days=59)
@@ -59,7 +60,8 @@ def live_windows(
         start = datetime.combine(day, time(), calendar.tz)
         span = None
     else:
-        reach = _REACH.get(interval, _INTRADAY_REACH)
+        limit = YAHOO_HISTORY_LIMIT_DAYS.get(interval)
+        reach = _INTRADAY_REACH if limit is None else timedelta(days=limit)
         if start < now - reach:
             logger.info("%s history is clamped to the %d days Yahoo serves", interval, reach.days)
             start = now - reach

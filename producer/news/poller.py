@@ -70,8 +70,7 @@ class NewsPoller:
         return published
 
     def _window(self, watermark: datetime | None) -> tuple[date, date]:
-        end = date.fromisoformat(self._settings.until) if self._settings.until else None
-        end = end or datetime.now(UTC).date()
+        end = self._settings.until or datetime.now(UTC).date()
         if watermark is None:
             return end - timedelta(days=self._settings.history_days), end
         # Dates, and lists only mostly sorted: re-ask the overlap and skip known ids.

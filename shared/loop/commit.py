@@ -34,6 +34,7 @@ class Committed:
     ends: dict[PartitionKey, int]
     firsts: dict[PartitionKey, int]
     states: dict[PartitionKey, Any]
+    written: int  # how many of the items given were written (fewer when the handler stopped)
 
 
 def write_items(
@@ -49,10 +50,17 @@ def write_items(
 ) -> Committed:
     """Write `items` in one transaction (the order above); raises whatever ended it."""
     records = [item for item in items if isinstance(item, Record)]
+    partitions = ownership.partitions
+    keys = {(item.topic, item.partition) for item in items}
+    effects = handler.process(records, {key: partitions[key].state for key in keys})
+    if effects.consumed is not None and effects.consumed < len(records):
+        # The handler covered a prefix: write up to its last record (and the dead letters
+        # before it); the rest stays pending.
+        records = records[: effects.consumed]
+        last = records[-1] if records else None
+        items = items[: items.index(last) + 1] if last is not None else []
     rejected = [item for item in items if isinstance(item, Rejected)]
     firsts, ends = spans(items)
-    partitions = ownership.partitions
-    effects = handler.process(records, {key: partitions[key].state for key in ends})
     expected = {key: partitions[key].stored for key in ends}
     with pool.connection(timeout=db_timeout_s) as conn, conn.transaction():
         handler.write(conn, effects)
@@ -61,4 +69,4 @@ def write_items(
             insert_dead_letters(conn, dead_letter_rows(service, letters))
         failpoints.reached("after_copy")
         advance_offsets(conn, group, owner, expected, firsts, ends)
-    return Committed(records, ends, firsts, dict(effects.states))
+    return Committed(records, ends, firsts, dict(effects.states), len(items))

@@ -58,6 +58,9 @@ class Effects:
     rows: Any = None
     states: Mapping[PartitionKey, Any] = field(default_factory=dict)
     rejected: Sequence[Rejected] = ()
+    # How many of the records these effects cover (None: all). A handler that must bound the
+    # work of one transaction stops early; the loop writes the rest as the next part.
+    consumed: int | None = None
 
 
 @dataclass(frozen=True)

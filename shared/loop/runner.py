@@ -166,9 +166,9 @@ class ConsumerLoop:
         except Exception as exc:  # noqa: BLE001 (the loop boundary: classified, counted, logged)
             self._failed(part, exc)
             return
-        self._succeeded(done, len(part))
+        self._succeeded(done)
 
-    def _succeeded(self, done: Committed, written: int) -> None:
+    def _succeeded(self, done: Committed) -> None:
         self._own.committed(done.ends, done.states)
         if done.records:
             self._poisoned_in_row = 0
@@ -177,12 +177,21 @@ class ConsumerLoop:
             COMMIT_LATENCY.observe((committed_at_ms - record.timestamp_ms) / 1000)
         for key, end in done.ends.items():
             MESSAGES.labels(key[0], "in").inc(end - done.firsts[key])
-        self._batch.written(written)
+        self._batch.written(done.written)
         failpoints.reached("after_commit")
         if self._batch:
-            self._batch.retry_at = time.monotonic()  # the next part right after one more poll
+            # The rest of the batch right after one more poll, with every partition paused so
+            # that poll fetches nothing past what is pending.
+            self._hold()
+            self._batch.retry_at = time.monotonic()
         else:
             self._release()
+
+    def _hold(self) -> None:
+        """Pause every partition until the pending batch is written."""
+        if not self._own.hold:
+            self._own.hold = True
+            self._own.sync()
 
     def _release(self) -> None:
         """The batch is written (or gone): consume again."""
@@ -191,7 +200,6 @@ class ConsumerLoop:
             self._own.hold = False
             self._own.sync()
             self._health.green("postgres")
-            logger.info("consuming again")
 
     def _failed(self, part: list[batches.Item], exc: Exception) -> None:
         action = classify(exc)
@@ -205,9 +213,7 @@ class ConsumerLoop:
             self._release()
             self._own.reposition(keys, reclaim=True)
             return
-        if not self._own.hold:  # every partition paused until the batch is written
-            self._own.hold = True
-            self._own.sync()
+        self._hold()
         if step.part is not None:
             logger.info(
                 "writing %d message(s) failed (%s): trying %d", len(part), reason, step.part

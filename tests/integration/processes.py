@@ -144,18 +144,23 @@ def assert_api_idles(
     log_dir: Path,
     message: str,
     refused: Path | None = None,
+    *,
+    red: bool = True,
     **extra_env: str,
 ) -> None:
-    """A producer that may not call its API (no key in live mode, or a refused key: an injected
-    401 queued three times in `refused`, asked once) says `message` once in its log and in red
-    health, and stays up."""
+    """A producer that may not call its API says `message` once in its log and in its health,
+    and stays up: a refused key (an injected 401 queued three times in `refused`, asked once)
+    as a red reason; no key in live mode (`red=False`) as a note of a green service."""
     service = ServiceProcess(module, env, log_dir, **extra_env).start()
+    expected, field = (503, "reasons") if red else (200, "notes")
     try:
-        wait_for(lambda: service.healthz()[0] == 503, 30, "red health")
+        wait_for(
+            lambda: message in json.dumps(service.healthz()[1].get(field)), 30, f"{field} to say so"
+        )
         time.sleep(2)  # several poll intervals
         status, body = service.healthz()
-        assert service.running and status == 503
-        assert message in json.dumps(body)
+        assert service.running and status == expected
+        assert message in json.dumps(body[field])
         if refused is not None:
             assert len(json.loads(refused.read_text())["responses"]) == 2
         assert service.log().count(message) == 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import signal
 import subprocess
 import sys
@@ -64,3 +65,10 @@ def test_start_pipeline_replays_bars_into_postgres_and_stops_cleanly(
     assert code == 0, output
     for service in all_services():
         assert service.name in output
+    # Every line says whose it is: ours, a setup step's summary, or a service's (its log lines
+    # carry the name after the level; anything else it prints is labelled by start_pipeline).
+    names = "|".join(re.escape(name) for name in ["start_pipeline", "db", "topic_setup"])
+    services = "|".join(re.escape(service.name) for service in all_services())
+    named = re.compile(rf"^(({names}|{services}): |\S+ \S+ [A-Z]+ ({services}) )")
+    unnamed = [line for line in output.splitlines() if line and not named.match(line)]
+    assert unnamed == [], output

@@ -1,4 +1,9 @@
-"""docker-compose.yml agrees with the code: hostnames, the registered services, health ports."""
+"""docker-compose.yml agrees with the code: hostnames, the registered services, health ports.
+
+And with the Docker user's first run: `.env` reaches every pipeline container without breaking
+the compose network's addresses, host ports are variables, one image, bounded restarts, and the
+services that need API keys are opt-in profiles.
+"""
 
 from __future__ import annotations
 
@@ -15,17 +20,37 @@ import yaml
 
 from shared.health import health_port
 from shared.services import Service, all_services
-from shared.settings import HealthSettings, build, bundled_recordings, load_settings
+from shared.settings import (
+    _ENV_NAMES,
+    HealthSettings,
+    build,
+    bundled_recordings,
+    load_settings,
+)
 from tests.conftest import REPO_ROOT
 
 COMPOSE: dict[str, Any] = yaml.safe_load((REPO_ROOT / "docker-compose.yml").read_text())
 SERVICES: dict[str, dict[str, Any]] = COMPOSE["services"]
 SETUP = "setup"
-# Containers built from our Dockerfile that run one pipeline service each.
-PIPELINE = sorted(name for name, spec in SERVICES.items() if "build" in spec and name != SETUP)
+# The image built from our Dockerfile (by setup, the one service that builds it).
+OUR_IMAGE = SERVICES[SETUP]["image"]
+# Containers of our image that run one pipeline service each.
+PIPELINE = sorted(
+    name for name, spec in SERVICES.items() if spec.get("image") == OUR_IMAGE and name != SETUP
+)
 OURS = [*PIPELINE, SETUP]
 # `${VAR:-default}` / `${VAR-default}` / `${VAR}`, as compose fills them with nothing set.
 INTERPOLATION = re.compile(r"\$\{(\w+)(?::?-([^}]*))?\}")
+# Services that cannot work without an API key (README, "API keys"): opt-in, by profile.
+NEEDS_KEY = {
+    "producer-news": ("news", "FINNHUB_API_KEY"),
+    "producer-macro": ("macro", "FRED_API_KEY"),
+}
+# What `docker compose up` starts with no --profile: it must come up healthy without any key.
+DEFAULT_SET = sorted(name for name, spec in SERVICES.items() if not spec.get("profiles"))
+ENV_EXAMPLE = (REPO_ROOT / ".env.example").read_text()
+# .env.example's section of variables compose reads itself (not pipeline settings).
+COMPOSE_SECTION_HEADER = "# === docker compose only"
 
 
 def compose_name(service: Service) -> str:
@@ -42,15 +67,43 @@ def modules_of(command: list[str] | str) -> list[str]:
     return [words[i + 1] for i, word in enumerate(words[:-1]) if word == "-m"]
 
 
+def filled(value: str) -> str:
+    """A compose value with every `${VAR…}` as compose fills it when nothing sets VAR."""
+    return INTERPOLATION.sub(lambda m: m.group(2) or "", value)
+
+
 def environment_of(service: str) -> dict[str, str]:
     """The service's environment as its container sees it when the host sets none of the vars."""
     env = SERVICES[service].get("environment", {})
     assert isinstance(env, dict), f"{service}: use the mapping form of `environment`"
     return {
-        name: INTERPOLATION.sub(lambda m: m.group(2) or "", str(value))
+        name: filled(str(value))
         for name, value in env.items()
         if value is not None  # a bare `NAME:` passes the host's value through: unset here
     }
+
+
+def dotenv_values(text: str) -> dict[str, str]:
+    """`NAME=value` lines of a `.env`, as compose's env_file reads the simple ones."""
+    return dict(
+        line.split("=", 1) for line in text.splitlines() if re.match(r"^[A-Z][A-Z0-9_]*=", line)
+    )
+
+
+def variables_in(node: object) -> set[str]:
+    """Every `${VAR…}` compose fills in a parsed compose file's values (comments are gone)."""
+    if isinstance(node, dict):
+        return set().union(*(variables_in(value) for value in node.values()))
+    if isinstance(node, list):
+        return set().union(*(variables_in(value) for value in node))
+    return {match.group(1) for match in INTERPOLATION.finditer(str(node))}
+
+
+def compose_section() -> str:
+    """The compose-only part of .env.example (to the next `# ===` section or the end)."""
+    assert COMPOSE_SECTION_HEADER in ENV_EXAMPLE, ".env.example has no docker compose section"
+    section = ENV_EXAMPLE.split(COMPOSE_SECTION_HEADER, 1)[1]
+    return section.split("\n# ===", 1)[0]
 
 
 @pytest.fixture
@@ -115,8 +168,118 @@ def test_setup_migrates_then_creates_topics() -> None:
 def test_services_wait_for_setup_and_restart(service: str) -> None:
     spec = SERVICES[service]
     assert spec["depends_on"][SETUP] == {"condition": "service_completed_successfully"}
-    assert spec["restart"] == "unless-stopped"
     assert spec["command"][:2] == ["python", "-m"] and len(spec["command"]) == 3
+
+
+@pytest.mark.parametrize("service", PIPELINE)
+def test_restarts_are_bounded(service: str) -> None:
+    # A settings error must end in an exited container, not a restart loop: compose cannot
+    # filter on exit codes, so the only bound is a retry count.
+    policy = re.fullmatch(r"on-failure:(\d+)", SERVICES[service]["restart"])
+    assert policy and 1 <= int(policy.group(1)) <= 5, SERVICES[service]["restart"]
+
+
+@pytest.mark.parametrize("service", OURS)
+def test_pipeline_containers_read_the_optional_dotenv(service: str) -> None:
+    assert SERVICES[service]["env_file"] == [{"path": ".env", "required": False}]
+
+
+@pytest.mark.parametrize("service", OURS)
+def test_a_dotenv_for_make_run_does_not_break_compose(
+    service: str, container_env: Callable[[str], None], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Compose: env_file first, `environment:` wins. A `.env` copied from .env.example for
+    # `make run` (local stack addresses, LOCAL_STACK=auto) plus other health ports.
+    dotenv = dotenv_values(ENV_EXAMPLE) | {"HEALTH_BASE_PORT": "28080", "HEALTH_REPLICA_INDEX": "1"}
+    assert dotenv["POSTGRES_PORT"] == "15432" and dotenv["LOCAL_STACK"] == "auto"
+    for name, value in dotenv.items():
+        monkeypatch.setenv(name, value)
+    container_env(service)
+    settings = load_settings()
+    assert settings.kafka.bootstrap_servers == "kafka:19092"
+    assert (settings.postgres.host, settings.postgres.port) == ("postgres", 5432)
+    assert settings.stack.local_stack == "off"
+    assert str(settings.source.replay_dir) == "/app/recordings"
+    if service in REGISTERED:
+        probe = " ".join(SERVICES[service]["healthcheck"]["test"])
+        port = health_port(settings.health, REGISTERED[service].name)
+        assert f"127.0.0.1:{port}/healthz" in probe
+
+
+def test_one_image_built_once() -> None:
+    built = sorted(name for name, spec in SERVICES.items() if "build" in spec)
+    assert built == [SETUP], f"only {SETUP} builds the image, so it is built once: {built}"
+    assert re.fullmatch(r"market-pipeline:\$\{PIPELINE_IMAGE_TAG:-latest\}", OUR_IMAGE)
+    # Every service that runs a registered module runs our image.
+    assert set(REGISTERED) <= set(PIPELINE)
+
+
+def test_published_ports_are_variables_on_localhost() -> None:
+    published = {name: port for name, spec in SERVICES.items() for port in spec.get("ports", [])}
+    assert set(published) >= {"kafka", "postgres"}
+    section = compose_section()
+    for name, port in published.items():
+        found = re.fullmatch(r"127\.0\.0\.1:\$\{(\w+_HOST_PORT):-(\d+)\}:(\d+)", str(port))
+        assert found, f"{name}: publish as 127.0.0.1:${{NAME_HOST_PORT:-port}}:port, got {port}"
+        variable, default, _ = found.groups()
+        assert f"# {variable}={default}" in section, f"{variable} not in .env.example's section"
+
+
+def test_kafka_advertises_the_published_host_port() -> None:
+    # A host client bootstraps on the published port and reconnects to the advertised one.
+    found = re.fullmatch(r"127\.0\.0\.1:(\$\{\w+:-\d+\}):(\d+)", SERVICES["kafka"]["ports"][0])
+    assert found
+    host, container = found.groups()
+    env = SERVICES["kafka"]["environment"]
+    assert f"PLAINTEXT_HOST://:{container}" in env["KAFKA_LISTENERS"]
+    assert f"PLAINTEXT_HOST://localhost:{host}" in env["KAFKA_ADVERTISED_LISTENERS"]
+    # Inside the container the advertised host port may lead nowhere: check the internal one.
+    assert SERVICES["kafka"]["healthcheck"]["test"][-1] == "kafka:19092"
+
+
+def test_services_that_need_a_key_are_opt_in_profiles() -> None:
+    for service, (profile, key) in NEEDS_KEY.items():
+        assert SERVICES[service].get("profiles") == [profile], f"{service} needs {key}: opt-in"
+    assert not set(NEEDS_KEY) & set(DEFAULT_SET)
+    # Everything else runs by default: the pipeline without keys.
+    assert set(DEFAULT_SET) == set(SERVICES) - set(NEEDS_KEY)
+
+
+def test_up_wait_accepts_the_finished_setup() -> None:
+    # `docker compose up --wait` fails on an exited one-shot unless a long-running service of
+    # the same set waits for it to complete.
+    waiting = [
+        name
+        for name in DEFAULT_SET
+        if SERVICES[name].get("depends_on", {}).get(SETUP, {}).get("condition")
+        == "service_completed_successfully"
+    ]
+    assert waiting
+
+
+def test_every_compose_variable_is_documented() -> None:
+    settings = {
+        (prefix + name).upper()
+        for model, prefix in _ENV_NAMES.items()
+        for name in model.model_fields
+    }
+    section = compose_section()
+    for name in sorted(variables_in(COMPOSE)):
+        if name in settings:
+            assert re.search(rf"^#? ?{name}=", ENV_EXAMPLE, re.MULTILINE), name
+        else:  # compose's own: in the compose section, never mistaken for a setting
+            assert re.search(rf"^# {name}=", section, re.MULTILINE), f"{name}: not documented"
+
+
+def test_the_image_installs_only_the_runtime_requirements() -> None:
+    dockerfile = (REPO_ROOT / "Dockerfile").read_text()
+    instructions = [
+        line for line in dockerfile.splitlines() if line.strip() and not line.startswith("#")
+    ]
+    assert "COPY requirements.txt ." in instructions
+    installs = [line for line in instructions if "pip install" in line]
+    assert installs == ["RUN pip install -r requirements.txt"]
+    assert not [line for line in instructions if "requirements-dev" in line]
 
 
 def test_compose_runs_exactly_the_registered_services() -> None:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import sys
 import threading
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -107,19 +109,39 @@ def test_scrape_reads_a_red_service() -> None:
     health.red("db", "PostgreSQL unreachable")
     server = HealthServer(health, "127.0.0.1", 0)
     try:
-        totals, reasons = scrape(f"http://127.0.0.1:{server.port}")
+        totals, reasons, notes = scrape(f"http://127.0.0.1:{server.port}")
     finally:
         server.close()
         health.green("db")
     assert totals is not None
-    assert reasons == ("PostgreSQL unreachable",)
+    assert reasons == ("PostgreSQL unreachable",) and notes == ()
+
+
+def test_a_disabled_source_is_green_with_its_note_on_the_status_line() -> None:
+    health = Health("test.service")
+    health.note("api:Finnhub", "disabled: no FINNHUB_API_KEY")
+    server = HealthServer(health, "127.0.0.1", 0)
+    try:
+        url = f"http://127.0.0.1:{server.port}"
+        with urllib.request.urlopen(f"{url}/healthz", timeout=5) as reply:  # noqa: S310
+            status, body = reply.status, json.loads(reply.read())
+        _, reasons, notes = scrape(url)
+    finally:
+        server.close()
+    assert status == 200
+    assert body["status"] == "ok" and body["notes"] == ["disabled: no FINNHUB_API_KEY"]
+    assert reasons == () and notes == ("disabled: no FINNHUB_API_KEY",)
+    line = format_status([ServiceView("producer.news", "up", 0.0, 0, reasons, notes)])
+    assert line == "status | producer.news up 0.0 msg/s 0 rows disabled: no FINNHUB_API_KEY"
+    health.clear_note("api:Finnhub")
+    assert health.notes() == []
 
 
 def test_a_failed_scrape_is_empty_not_an_error() -> None:
     with socket.socket() as sock:  # a port nobody listens on
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    assert scrape(f"http://127.0.0.1:{port}") == (None, ())
+    assert scrape(f"http://127.0.0.1:{port}") == (None, (), ())
 
 
 def test_scrape_host() -> None:
@@ -202,3 +224,35 @@ def test_services_flag_limits_and_validates() -> None:
     with pytest.raises(SystemExit) as caught:
         start_pipeline.parse_args(["--services", "consumer.storag"])
     assert caught.value.code == 2
+
+
+def test_every_line_of_a_child_names_its_service(capsys: pytest.CaptureFixture[str]) -> None:
+    code = (
+        "import logging, sys;"
+        "logging.basicConfig(format='%(asctime)s %(levelname)s svc %(name)s: %(message)s');"
+        "logging.getLogger('svc.part').warning('logged');"
+        "print('svc: invalid setting X: one line', file=sys.stderr, flush=True);"
+        "print('printed');"
+        "raise RuntimeError('boom')"
+    )
+    child = Child("svc", python(code))
+    child.start(now=0.0)
+    assert child.process is not None
+    child.process.wait(10)
+    for thread in child.output:
+        thread.join(5)
+    captured = capsys.readouterr()
+    assert captured.out == "svc: printed\n"
+    logged, settings_line, *traceback = captured.err.splitlines()
+    assert logged.endswith(" WARNING svc svc.part: logged") and not logged.startswith("svc: ")
+    assert settings_line == "svc: invalid setting X: one line"  # already named: left as is
+    assert traceback[0] == "svc: Traceback (most recent call last):"
+    assert traceback[-1] == "svc: RuntimeError: boom"
+    assert all(line.startswith("svc: ") for line in traceback)
+
+
+def test_a_failed_setup_steps_traceback_is_labelled(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run_step(python("raise RuntimeError('boom')"), threading.Event()) == 1
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0] == "setup step: Traceback (most recent call last):"
+    assert "setup step: RuntimeError: boom" in lines

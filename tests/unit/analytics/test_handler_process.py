@@ -58,7 +58,7 @@ def test_process_is_pure_and_repeatable() -> None:
     assert snapshot(committed) == before  # the committed state was not touched
     assert one.rows.rows == two.rows.rows
     assert snapshot(one.states) == snapshot(two.states) != before
-    assert all(row[-1] == 7 for row in one.rows.rows)  # the configured params' id
+    assert all(row[-2:] == (7, 1.0) for row in one.rows.rows)  # params id, split basis
 
     # Processing in two parts (how a batch is bisected) equals processing it whole.
     head = handler.process(batch[:2], committed)

@@ -95,11 +95,60 @@ def test_article_id_and_sentiment() -> None:
 
 
 @pytest.mark.parametrize(("live", "key", "open_"), [(True, False, False), (False, False, True)])
-def test_live_without_a_key_is_closed_with_a_red_reason(live: bool, key: bool, open_: bool) -> None:
+def test_live_without_a_key_is_disabled_green_with_a_note(
+    live: bool, key: bool, open_: bool
+) -> None:
     health = Health("producer.news")
-    gate = ApiGate("Finnhub", health, key_present=key, live=live)
+    gate = ApiGate("Finnhub", health, key_setting="FINNHUB_API_KEY", key_present=key, live=live)
     assert gate.open is open_
-    ok, reasons = health.snapshot()
-    assert ok is open_
-    if not open_:
-        assert reasons == ["Finnhub: no API key set (DATA_SOURCE=live); not calling Finnhub"]
+    assert health.snapshot() == (True, [])  # disabled is not red
+    assert health.notes() == ([] if open_ else ["disabled: no FINNHUB_API_KEY"])
+
+
+def test_an_optional_part_says_what_is_disabled() -> None:
+    health = Health("producer.market")
+    ApiGate(
+        "Finnhub",
+        health,
+        key_setting="FINNHUB_API_KEY",
+        key_present=False,
+        live=True,
+        feature="Finnhub profile2",
+    )
+    assert health.snapshot() == (True, [])
+    assert health.notes() == ["Finnhub profile2 disabled: no FINNHUB_API_KEY"]
+
+
+def test_a_refused_key_is_red() -> None:
+    health = Health("producer.macro")
+    gate = ApiGate("FRED", health, key_setting="FRED_API_KEY", key_present=True, live=True)
+    assert gate.open
+    gate.close("FRED refused the API key, not calling FRED again: HTTP 401")
+    assert not gate.open
+    assert health.snapshot() == (
+        False,
+        ["FRED refused the API key, not calling FRED again: HTTP 401"],
+    )
+    assert health.notes() == []
+
+
+def test_market_without_a_finnhub_key_is_green_with_a_note() -> None:
+    # producer.market live without FINNHUB_API_KEY: Yahoo bars flow, only profile2 is disabled.
+    import threading
+
+    from producer.market.poller import MarketPoller
+    from shared.settings import DataSource, load_settings
+
+    settings = load_settings()
+    assert settings.source.data_source is DataSource.LIVE and settings.api.finnhub_api_key is None
+    health = Health("producer.market")
+    poller = MarketPoller(
+        settings,
+        producer=None,  # type: ignore[arg-type]  (nothing is published or stored here)
+        pool=None,  # type: ignore[arg-type]
+        health=health,
+        stop=threading.Event(),
+    )
+    assert not poller.finnhub_gate.open
+    assert health.snapshot() == (True, [])
+    assert health.notes() == ["Finnhub profile2 disabled: no FINNHUB_API_KEY"]

@@ -137,3 +137,176 @@ def test_macd_slow_must_be_above_fast(monkeypatch: pytest.MonkeyPatch) -> None:
     assert str(caught.value) == (
         "invalid setting ANALYTICS_MACD_SLOW: must be above ANALYTICS_MACD_FAST (26), got 26"
     )
+
+
+# --- A mistyped setting name is refused, naming the one meant -------------------------------
+
+# Variables the Kafka and PostgreSQL images (and compose itself) read: they are not near misses.
+CONTAINER_VARIABLES = (
+    "CLUSTER_ID",
+    "KAFKA_NODE_ID",
+    "KAFKA_PROCESS_ROLES",
+    "KAFKA_CONTROLLER_QUORUM_VOTERS",
+    "KAFKA_CONTROLLER_LISTENER_NAMES",
+    "KAFKA_LISTENERS",
+    "KAFKA_ADVERTISED_LISTENERS",
+    "KAFKA_LISTENER_SECURITY_PROTOCOL_MAP",
+    "KAFKA_INTER_BROKER_LISTENER_NAME",
+    "KAFKA_LOG_DIRS",
+    "KAFKA_AUTO_CREATE_TOPICS_ENABLE",
+    "KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR",
+    "KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR",
+    "KAFKA_TRANSACTION_STATE_LOG_MIN_ISR",
+    "KAFKA_SHARE_COORDINATOR_STATE_TOPIC_REPLICATION_FACTOR",
+    "KAFKA_SHARE_COORDINATOR_STATE_TOPIC_MIN_ISR",
+    "KAFKA_GROUP_INITIAL_REBALANCE_DELAY_MS",
+    "KAFKA_LOG_RETENTION_MS",
+    "KAFKA_LOG_RETENTION_HOURS",
+    "KAFKA_NUM_PARTITIONS",
+    "KAFKA_DEFAULT_REPLICATION_FACTOR",
+    "KAFKA_HEAP_OPTS",
+    "KAFKA_OPTS",
+    "KAFKA_SASL_ENABLED_MECHANISMS",
+    "KAFKA_SSL_KEYSTORE_LOCATION",
+    "KAFKA_HOST_PORT",
+    "POSTGRES_DB",
+    "POSTGRES_INITDB_ARGS",
+    "POSTGRES_INITDB_WALDIR",
+    "POSTGRES_HOST_AUTH_METHOD",
+    "POSTGRES_PASSWORD_FILE",
+    "POSTGRES_USER_FILE",
+    "POSTGRES_DB_FILE",
+    "POSTGRES_HOST_PORT",
+    "PGDATA",
+    "PIPELINE_IMAGE_TAG",
+    "COMPOSE_PROFILES",
+)
+
+
+def compose_variables() -> set[str]:
+    """Every variable docker-compose.yml sets in a container or interpolates (`${NAME…}`)."""
+    import re
+
+    import yaml
+
+    from tests.conftest import REPO_ROOT
+
+    text = (REPO_ROOT / "docker-compose.yml").read_text()
+    names = set(re.findall(r"\$\{(\w+)", text))
+    for spec in yaml.safe_load(text)["services"].values():
+        names |= set(spec.get("environment") or {})
+    return names
+
+
+@pytest.mark.parametrize(
+    ("typo", "meant"),
+    [
+        ("MARKET_SYMBOL", "MARKET_SYMBOLS"),
+        ("market_symbol", "MARKET_SYMBOLS"),
+        ("NEWS_SYMBOL", "NEWS_SYMBOLS"),
+        ("FINHUB_API_KEY", "FINNHUB_API_KEY"),
+        ("DATA_SOURCES", "DATA_SOURCE"),
+        ("KAFKA_BOOTSTRAP_SERVER", "KAFKA_BOOTSTRAP_SERVERS"),
+        ("POSTGRES_PASWORD", "POSTGRES_PASSWORD"),
+        ("MARKET_INTREVAL", "MARKET_INTERVAL"),
+        ("LOG_LEVL", "LOG_LEVEL"),
+    ],
+)
+def test_a_near_miss_is_refused_naming_the_setting_meant(
+    typo: str, meant: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(typo, SECRET)
+    with pytest.raises(SettingsError) as caught:
+        load_settings()
+    assert str(caught.value) == f"unknown setting {typo}: did you mean {meant}?"
+    assert SECRET not in str(caught.value)  # the name only, never the value
+
+
+def test_container_and_compose_variables_pass(monkeypatch: pytest.MonkeyPatch) -> None:
+    from shared.settings import near_miss, setting_names
+
+    names = set(CONTAINER_VARIABLES) | compose_variables()
+    assert {"KAFKA_NODE_ID", "POSTGRES_DB"} <= names
+    assert {name: near_miss(name) for name in names if near_miss(name)} == {}
+    for name in names - setting_names():
+        monkeypatch.setenv(name, "1")
+    load_settings()
+
+
+def test_a_near_miss_in_the_dotenv_file_is_refused(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setitem(MarketSettings.model_config, "env_file", ENV_FILE)
+    (tmp_path / ".env").write_text("MARKET_SYMBOLS=TSLA\nPOSTGRES_DB=x\nMARKET_INTERVALL=5m\n")
+    with pytest.raises(SettingsError) as caught:
+        load_settings()
+    assert str(caught.value) == (
+        "unknown setting MARKET_INTERVALL (in .env): did you mean MARKET_INTERVAL?"
+    )
+
+
+# --- Values that failed later are refused at start ------------------------------------------
+
+
+def test_news_until_is_a_date(monkeypatch: pytest.MonkeyPatch) -> None:
+    from datetime import date
+
+    from shared.settings import NewsSettings
+
+    monkeypatch.setenv("NEWS_UNTIL", "2024/01/05")
+    with pytest.raises(SettingsError) as caught:
+        load_settings()
+    assert str(caught.value) == (
+        "invalid setting NEWS_UNTIL: expected a date as YYYY-MM-DD, got '2024/01/05'"
+    )
+    monkeypatch.setenv("NEWS_UNTIL", "2024-01-05")
+    assert build(NewsSettings).until == date(2024, 1, 5)
+    monkeypatch.setenv("NEWS_UNTIL", "")
+    assert build(NewsSettings).until is None
+
+
+@pytest.mark.parametrize("name", ["RECORD_DIR", "REPLAY_DIR", "REPLAY_OVERLAY_DIR"])
+@pytest.mark.parametrize("value", ["", "  "])
+def test_an_empty_path_is_refused(name: str, value: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(SettingsError, match=f"^invalid setting {name}: an empty path means"):
+        build(SourceSettings)
+
+
+def test_news_symbols_default_to_the_market_symbols_upper_cased(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("MARKET_SYMBOLS", "tsla,amd")
+    assert load_settings().news.symbols == ["TSLA", "AMD"]
+    monkeypatch.setenv("NEWS_SYMBOLS", "")
+    assert load_settings().news.symbols == ["TSLA", "AMD"]
+    monkeypatch.setenv("NEWS_SYMBOLS", "aapl, msft,AAPL")
+    assert load_settings().news.symbols == ["AAPL", "MSFT"]
+
+
+def test_history_defaults_per_interval_and_is_refused_beyond_what_yahoo_serves(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert build(MarketSettings).history_days == 400  # daily: a trading year and more
+    monkeypatch.setenv("MARKET_INTERVAL", "1m")
+    assert build(MarketSettings).history_days == 29
+    monkeypatch.setenv("MARKET_HISTORY_DAYS", "30")
+    with pytest.raises(SettingsError) as caught:
+        build(MarketSettings)
+    assert str(caught.value) == (
+        "invalid setting MARKET_HISTORY_DAYS: Yahoo serves 1m bars for the last 30 days only; "
+        "at most 29 with MARKET_INTERVAL=1m, got 30"
+    )
+    monkeypatch.setenv("MARKET_INTERVAL", "1d")
+    assert build(MarketSettings).history_days == 30  # an explicit value is kept
+
+
+def test_log_level(monkeypatch: pytest.MonkeyPatch) -> None:
+    from shared.settings import LogSettings
+
+    assert build(LogSettings).log_level == "INFO"
+    monkeypatch.setenv("LOG_LEVEL", "debug")
+    assert build(LogSettings).log_level == "DEBUG"
+    monkeypatch.setenv("LOG_LEVEL", "verbose")
+    with pytest.raises(SettingsError, match="^invalid setting LOG_LEVEL: "):
+        build(LogSettings)

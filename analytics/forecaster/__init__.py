@@ -1,0 +1,1 @@
+"""The forecaster: ARIMA forecasts (and naive/drift baselines) at scheduled origins, scored live."""

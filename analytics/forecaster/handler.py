@@ -1,0 +1,248 @@
+"""The forecaster's handler: bars in; origins fitted, forecasts written, arrived steps scored.
+
+`process` is pure but for where it computes: the fits of a batch's due origins run in the
+process pool, and their results depend only on their windows. Three passes over the batch:
+1. feed each bar to a copy of its series; note the origins that fall due (with their windows);
+   stop once `max_origins` are due, so a backfill never holds one batch past
+   max.poll.interval.ms (the rest of the batch is the next one);
+2. fit the due origins in rounds: round r fits every series' r-th origin in parallel (a series'
+   origins are sequential: each one may reuse the order the previous one found);
+3. walk the fed bars again: score open forecasts whose step this bar is, then open the origin
+   made at this bar. Step k of an origin is always the k-th bar of the series after it.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+import psycopg
+from confluent_kafka import Message
+
+from analytics.forecaster import store
+from analytics.forecaster.clock import BarClock
+from analytics.forecaster.pool import FitJob, FitPool
+from analytics.forecaster.series import ForecastSeries, OpenOrigin
+from ml.metrics import naive_scale
+from ml.outcome import Outcome
+from ml.params import ForecastParams
+from ml.schedule import is_origin
+from shared.loop import Effects, Handler, PartitionKey, Record
+from shared.metrics import BARS_SKIPPED, FIT_SECONDS, FITS
+from shared.schemas import Bar, decode
+from shared.validation import validate_bar
+
+logger = logging.getLogger(__name__)
+
+SeriesKey = tuple[str, str]
+PartitionSeries = dict[SeriesKey, ForecastSeries]
+
+
+@dataclass(frozen=True)
+class DueOrigin:
+    ts: datetime
+    bars: int
+    window: tuple[float, ...]
+    split_basis: float
+
+
+@dataclass
+class ForecastRows:
+    origins: list[tuple[Any, ...]] = field(default_factory=list)
+    forecasts: list[tuple[Any, ...]] = field(default_factory=list)
+    errors: list[tuple[Any, ...]] = field(default_factory=list)
+    touched: dict[SeriesKey, tuple[int, ForecastSeries]] = field(default_factory=dict)
+    skipped: int = 0
+
+
+class ForecastHandler(Handler):
+    def __init__(
+        self,
+        group: str,
+        params: ForecastParams,
+        exchange: str,
+        pool: FitPool,
+        max_origins: int,
+    ) -> None:
+        self._group = group
+        self._params = params
+        self._exchange = exchange
+        self._pool = pool
+        self._max_origins = max_origins
+        self._clocks: dict[str, BarClock] = {}
+
+    def decode(self, message: Message) -> Bar:
+        bar = decode(message.value(), Bar)
+        validate_bar(bar)
+        return bar
+
+    def load(
+        self, conn: psycopg.Connection, partitions: Sequence[PartitionKey]
+    ) -> dict[PartitionKey, PartitionSeries]:
+        by_number = {key[1]: key for key in partitions}  # one topic: market.bars
+        states: dict[PartitionKey, PartitionSeries] = {key: {} for key in partitions}
+        for series_key, (partition, series) in store.load_series(
+            conn, self._group, sorted(by_number)
+        ).items():
+            states[by_number[partition]][series_key] = series
+        return states
+
+    def process(
+        self, records: Sequence[Record], states: Mapping[PartitionKey, PartitionSeries | None]
+    ) -> Effects:
+        rows = ForecastRows()
+        new_states: dict[PartitionKey, PartitionSeries] = {}
+        fed: list[tuple[SeriesKey, int, Bar]] = []
+        due: dict[SeriesKey, list[DueOrigin]] = {}
+        consumed = len(records)
+        count = 0
+        for index, record in enumerate(records):
+            bar: Bar = record.value
+            key = (bar.symbol, bar.interval)
+            series = self._touch(record, key, states, new_states, rows)
+            if series.last_ts is not None and bar.ts <= series.last_ts:
+                rows.skipped += 1  # a duplicate or a late bar: never fed
+                continue
+            series.feed(bar.ts, bar.close, bar.split_basis)
+            fed.append((key, series.bars, bar))
+            anchor = self._clock(bar.interval).anchor(bar.ts)
+            if anchor is not None and is_origin(anchor, series.bars, self._params):
+                window = tuple(series.log_closes)
+                due.setdefault(key, []).append(
+                    DueOrigin(bar.ts, series.bars, window, bar.split_basis)
+                )
+                count += 1
+                if count >= self._max_origins:
+                    consumed = index + 1
+                    break
+        outcomes = self._fit(due, rows)
+        for key, bars, bar in fed:
+            self._score_and_open(key, bars, bar, rows, outcomes.get((key, bars)))
+        return Effects(rows=rows, states=new_states, consumed=consumed)
+
+    def _touch(
+        self,
+        record: Record,
+        key: SeriesKey,
+        states: Mapping[PartitionKey, PartitionSeries | None],
+        new_states: dict[PartitionKey, PartitionSeries],
+        rows: ForecastRows,
+    ) -> ForecastSeries:
+        """This batch's copy of the series (made on first touch, committed states untouched)."""
+        touched = rows.touched.get(key)
+        if touched is not None:
+            return touched[1]
+        partition_key = (record.topic, record.partition)
+        series_map = new_states.get(partition_key)
+        if series_map is None:
+            series_map = new_states[partition_key] = dict(states.get(partition_key) or {})
+        committed = series_map.get(key)
+        series = ForecastSeries.new(self._params.window) if committed is None else committed.copy()
+        series_map[key] = series
+        rows.touched[key] = (record.partition, series)
+        return series
+
+    def _fit(
+        self, due: dict[SeriesKey, list[DueOrigin]], rows: ForecastRows
+    ) -> dict[tuple[SeriesKey, int], tuple[DueOrigin, Outcome]]:
+        outcomes: dict[tuple[SeriesKey, int], tuple[DueOrigin, Outcome]] = {}
+        cached = {
+            key: (rows.touched[key][1].order, rows.touched[key][1].refits_left) for key in due
+        }
+        for round_ in range(max((len(origins) for origins in due.values()), default=0)):
+            jobs = [(key, origins[round_]) for key, origins in due.items() if len(origins) > round_]
+            started = time.monotonic()
+            results = self._pool.fit([FitJob(o.window, *cached[key]) for key, o in jobs])
+            FIT_SECONDS.observe(time.monotonic() - started)
+            for (key, origin), outcome in zip(jobs, results, strict=True):
+                outcomes[(key, origin.bars)] = (origin, outcome)
+                cached[key] = (outcome.order, outcome.refits_left)
+                FITS.labels(outcome.status.value, "search" if outcome.searched else "refit").inc()
+        for key, (order, refits_left) in cached.items():
+            series = rows.touched[key][1]
+            series.order, series.refits_left = order, refits_left
+        return outcomes
+
+    def _score_and_open(
+        self,
+        key: SeriesKey,
+        bars: int,
+        bar: Bar,
+        rows: ForecastRows,
+        made: tuple[DueOrigin, Outcome] | None,
+    ) -> None:
+        series = rows.touched[key][1]
+        horizon = self._params.horizon
+        still_open = []
+        for origin in series.open:
+            step = bars - origin.bars
+            if 1 <= step <= horizon:
+                rows.errors.extend(_errors(key, origin, step, bar))
+            if step < horizon:
+                still_open.append(origin)
+        series.open = still_open
+        if made is None:
+            return
+        origin, outcome = made
+        clock = self._clock(key[1])
+        targets = [clock.target(origin.ts, k) for k in range(1, horizon + 1)]
+        scale = naive_scale(np.exp(np.asarray(origin.window)))
+        rows.origins.append(store.origin_row(key, origin.ts, outcome, len(origin.window), scale))
+        steps: dict[str, Any] = {}
+        for forecast in outcome.forecasts:
+            rows.forecasts.extend(store.forecast_rows(key, origin.ts, targets, forecast))
+            steps[forecast.model] = tuple(
+                zip(
+                    forecast.median,
+                    forecast.lo80,
+                    forecast.hi80,
+                    forecast.lo95,
+                    forecast.hi95,
+                    strict=True,
+                )
+            )
+        if steps:
+            series.open.append(OpenOrigin(origin.ts, origin.bars, origin.split_basis, scale, steps))
+
+    def write(self, conn: psycopg.Connection, effects: Effects) -> None:
+        rows: ForecastRows = effects.rows
+        store.write_rows(conn, rows.origins, rows.forecasts, rows.errors)
+        store.save_series(conn, self._group, rows.touched)
+        BARS_SKIPPED.labels("forecaster").inc(rows.skipped)
+
+    def _clock(self, interval: str) -> BarClock:
+        clock = self._clocks.get(interval)
+        if clock is None:
+            clock = self._clocks[interval] = BarClock(self._exchange, interval)
+        return clock
+
+
+def _errors(key: SeriesKey, origin: OpenOrigin, step: int, bar: Bar) -> list[tuple[Any, ...]]:
+    """One forecast_errors row per model for the bar that is `step` of `origin`. The actual is
+    brought to the basis the forecast was made in."""
+    actual = bar.close * (bar.split_basis / origin.split_basis)
+    rows = []
+    for model, steps in origin.forecasts.items():
+        median, lo80, hi80, lo95, hi95 = steps[step - 1]
+        error = abs(actual - median)
+        rows.append(
+            (
+                key[0],
+                key[1],
+                origin.origin_ts,
+                step,
+                model,
+                bar.ts,
+                actual,
+                error,
+                error / origin.scale if origin.scale > 0 else None,
+                lo80 <= actual <= hi80,
+                lo95 <= actual <= hi95,
+            )
+        )
+    return rows

@@ -1,0 +1,103 @@
+"""The process pool that fits a batch's due origins in parallel, deterministically.
+
+Workers start with `forkserver` (never `fork`: the consumer's threads and librdkafka do not
+survive a fork) and run BLAS single-threaded, so N workers use N cores and a fit's numbers do
+not depend on thread scheduling. Each worker fits one origin once at start (warm-up: imports,
+first-call costs), so the first real batch does not pay for them. `workers=0` fits in-process.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+
+import numpy as np
+
+from ml.forecast import forecast_origin
+from ml.outcome import Outcome
+from ml.params import ForecastParams
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class FitJob:
+    """One origin to fit: the window of log closes and the series' cached order."""
+
+    log_closes: tuple[float, ...]
+    order: tuple[int, int, int] | None
+    refits_left: int
+
+
+# Read by OpenBLAS/OpenMP/MKL when they load: a worker's libraries start single-threaded.
+SINGLE_THREAD_ENV = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
+def _limit_threads() -> None:
+    # Load every library a fit uses first (scipy brings an OpenBLAS of its own), then limit
+    # them all: a limit set before a library loads does not reach it.
+    import scipy.optimize  # noqa: F401
+    import scipy.signal  # noqa: F401
+    from threadpoolctl import threadpool_limits
+
+    import ml.forecast  # noqa: F401
+
+    threadpool_limits(1)
+
+
+def fit_one(job: FitJob, params: ForecastParams) -> Outcome:
+    return forecast_origin(np.asarray(job.log_closes), job.order, job.refits_left, params)
+
+
+class FitPool:
+    """Fits origins; the same jobs give the same outcomes, whichever worker runs them."""
+
+    def __init__(self, params: ForecastParams, workers: int) -> None:
+        self._params = params
+        self._workers = workers
+        self._executor: ProcessPoolExecutor | None = None
+        if workers > 0:
+            self._start()
+
+    def _start(self) -> None:
+        context = multiprocessing.get_context("forkserver")
+        os.environ.update(SINGLE_THREAD_ENV)  # inherited by the forkserver and its workers
+        self._executor = ProcessPoolExecutor(
+            self._workers, mp_context=context, initializer=_limit_threads
+        )
+        warm = FitJob(tuple(np.log(100 + np.cumsum(np.ones(130)))), None, 0)
+        list(self._executor.map(fit_one, [warm] * self._workers, [self._params] * self._workers))
+
+    def fit(self, jobs: Sequence[FitJob]) -> list[Outcome]:
+        if not jobs:
+            return []
+        if self._executor is None or len(jobs) == 1:
+            return self._fit_here(jobs)
+        chunk = max(1, len(jobs) // (4 * self._workers))
+        try:
+            return list(
+                self._executor.map(fit_one, jobs, [self._params] * len(jobs), chunksize=chunk)
+            )
+        except BrokenProcessPool:
+            # A worker died (killed, out of memory): start a new pool; the batch fits again.
+            logger.warning("a fit worker died: restarting the pool")
+            self.close()
+            self._start()
+            return self._fit_here(jobs)
+
+    def _fit_here(self, jobs: Sequence[FitJob]) -> list[Outcome]:
+        """In this process, with one BLAS thread like the workers: the same numbers."""
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(1):
+            return [fit_one(job, self._params) for job in jobs]
+
+    def close(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(cancel_futures=True)
+            self._executor = None

@@ -1,0 +1,116 @@
+"""One series' forecasting state (pure): its trailing log closes, its bar count, the cached
+ARIMA order, and the forecasts still open for evaluation. Saved with the rows it produced."""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+STATE_VERSION = 1
+# (median, lo80, hi80, lo95, hi95) per step, step k at index k - 1.
+Steps = tuple[tuple[float, float, float, float, float], ...]
+
+
+@dataclass(frozen=True)
+class OpenOrigin:
+    """An origin whose steps have not all arrived: scored as its target bars come in."""
+
+    origin_ts: datetime
+    bars: int  # the series' bar count at the origin: step k is bar number bars + k
+    split_basis: float  # the basis its forecasts are expressed in
+    scale: float  # MASE scale: the window's mean absolute one-step change (price scale)
+    forecasts: dict[str, Steps]  # model -> steps
+
+    def to_state(self) -> dict[str, Any]:
+        return {
+            "origin_ts": self.origin_ts.isoformat(),
+            "bars": self.bars,
+            "split_basis": self.split_basis,
+            "scale": self.scale,
+            "forecasts": {
+                model: [list(step) for step in steps] for model, steps in self.forecasts.items()
+            },
+        }
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> OpenOrigin:
+        return cls(
+            datetime.fromisoformat(state["origin_ts"]),
+            int(state["bars"]),
+            float(state["split_basis"]),
+            float(state["scale"]),
+            {
+                model: tuple(tuple(float(v) for v in step) for step in steps)  # type: ignore[misc]
+                for model, steps in state["forecasts"].items()
+            },
+        )
+
+
+@dataclass
+class ForecastSeries:
+    """What the forecaster keeps per (symbol, interval)."""
+
+    log_closes: deque[float]  # the last W log closes on the current split basis
+    bars: int = 0  # bars fed so far (the M threshold counts these)
+    last_ts: datetime | None = None
+    split_basis: float | None = None
+    order: tuple[int, int, int] | None = None  # cached ARIMA order
+    refits_left: int = 0
+    open: list[OpenOrigin] = field(default_factory=list)
+
+    @classmethod
+    def new(cls, window: int) -> ForecastSeries:
+        return cls(deque(maxlen=window))
+
+    def copy(self) -> ForecastSeries:
+        """An independent copy (a batch works on copies; OpenOrigin is immutable)."""
+        return ForecastSeries(
+            self.log_closes.copy(),
+            self.bars,
+            self.last_ts,
+            self.split_basis,
+            self.order,
+            self.refits_left,
+            list(self.open),
+        )
+
+    def feed(self, ts: datetime, close: float, split_basis: float) -> None:
+        """Append a bar newer than `last_ts`. A bar on a new split basis first moves the window
+        to that basis (prices divide by the ratio), so a split never looks like a crash."""
+        if self.split_basis is not None and split_basis != self.split_basis:
+            shift = math.log(self.split_basis / split_basis)
+            self.log_closes = deque((v + shift for v in self.log_closes), self.log_closes.maxlen)
+        self.log_closes.append(math.log(close))
+        self.split_basis = split_basis
+        self.last_ts = ts
+        self.bars += 1
+
+    def to_state(self) -> dict[str, Any]:
+        return {
+            "version": STATE_VERSION,
+            "window": self.log_closes.maxlen,
+            "log_closes": list(self.log_closes),
+            "bars": self.bars,
+            "split_basis": self.split_basis,
+            "order": list(self.order) if self.order else None,
+            "refits_left": self.refits_left,
+            "open": [origin.to_state() for origin in self.open],
+        }
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any], last_ts: datetime) -> ForecastSeries:
+        if state.get("version") != STATE_VERSION:
+            raise ValueError(f"unknown forecaster state version {state.get('version')!r}")
+        order = state["order"]
+        return cls(
+            deque((float(v) for v in state["log_closes"]), maxlen=int(state["window"])),
+            int(state["bars"]),
+            last_ts,
+            state["split_basis"],
+            (int(order[0]), int(order[1]), int(order[2])) if order else None,
+            int(state["refits_left"]),
+            [OpenOrigin.from_state(origin) for origin in state["open"]],
+        )

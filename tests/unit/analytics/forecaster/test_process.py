@@ -1,0 +1,103 @@
+"""The forecaster's `process` on plain lists of a recorded series: origins where the schedule
+says, values equal to a direct fit of the same window, purity, and a bounded batch."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from analytics.forecaster.handler import ForecastHandler
+from analytics.forecaster.pool import FitPool
+from ml.forecast import forecast_origin
+from ml.params import ForecastParams
+from ml.yahoo_recordings import read_chart
+from shared.loop import Record
+from shared.schemas import Bar, event_id
+
+PARAMS = ForecastParams(min_bars=120, window=500, horizon=5, every=5)
+TOPIC = "market.bars"
+
+
+@pytest.fixture(scope="module")
+def bars(recordings: Path) -> list[Bar]:
+    series = read_chart(recordings / "yahoo" / "chart_AAPL_1d_2020.json")
+    out = []
+    for day, close in zip(series.days, series.closes, strict=True):
+        ts = datetime(day.year, day.month, day.day, tzinfo=UTC)
+        out.append(
+            Bar(
+                event_id=event_id("test", "AAPL", "1d", ts),
+                source="test",
+                symbol="AAPL",
+                interval="1d",
+                ts=ts,
+                open=float(close),
+                high=float(close),
+                low=float(close),
+                close=float(close),
+                adj_close=None,
+                volume=1,
+                fetched_at=datetime(2021, 1, 1, tzinfo=UTC),
+            )
+        )
+    return out
+
+
+def records(bars: list[Bar], first: int = 0) -> list[Record]:
+    return [Record(TOPIC, 0, first + i, b"AAPL", bar, 0) for i, bar in enumerate(bars)]
+
+
+def handler(max_origins: int = 1000) -> ForecastHandler:
+    return ForecastHandler("g", PARAMS, "XNYS", FitPool(PARAMS, workers=0), max_origins)
+
+
+def test_origins_follow_the_session_schedule_and_equal_a_direct_fit(bars: list[Bar]) -> None:
+    effects = handler().process(records(bars), {})
+    origins = effects.rows.origins
+    assert origins, "a year of bars has origins"
+    # Every origin is on a multiple of N of the session index, once M bars exist.
+    from analytics.forecaster.clock import BarClock
+
+    clock = BarClock("XNYS", "1d")
+    position = {bar.ts: i for i, bar in enumerate(bars)}
+    expected = [b.ts for i, b in enumerate(bars) if i + 1 >= 120 and clock.anchor(b.ts) % 5 == 0]
+    assert [row[2] for row in origins] == expected
+    # The first origin's ARIMA equals forecast_origin on the same window.
+    first = origins[0][2]
+    window = np.log([b.close for b in bars[: position[first] + 1]])
+    direct = forecast_origin(window, None, 0, PARAMS)
+    arima = [r for r in effects.rows.forecasts if r[2] == first and r[5] == "arima"]
+    assert direct.status.value == "fitted", direct.message
+    assert [r[6] for r in arima] == list(direct.forecast("arima").median)
+    assert [r[12] for r in arima] == [f"({','.join(map(str, direct.order))})"] * 5
+    # Nested intervals; targets on sessions (2020-12-25 is none).
+    for row in effects.rows.forecasts:
+        assert row[10] <= row[8] <= row[6] <= row[9] <= row[11]
+        assert row[4] is None or row[4].date() != datetime(2020, 12, 25).date()
+    # Steps that arrived are scored for every model of their origin.
+    assert effects.rows.errors
+    assert {row[4] for row in effects.rows.errors} >= {"naive", "drift"}
+
+
+def test_process_is_pure_and_a_split_batch_equals_a_whole_one(bars: list[Bar]) -> None:
+    h = handler()
+    first = h.process(records(bars[:150]), {})
+    committed = dict(first.states)
+    before = repr(committed)
+    whole = h.process(records(bars[150:], 150), committed)
+    assert repr(committed) == before
+    head = h.process(records(bars[150:200], 150), committed)
+    tail = h.process(records(bars[200:], 200), {**committed, **head.states})
+    for name in ("origins", "forecasts", "errors"):
+        combined = getattr(head.rows, name) + getattr(tail.rows, name)
+        assert combined == getattr(whole.rows, name), name
+
+
+def test_a_batch_stops_at_the_origin_cap(bars: list[Bar]) -> None:
+    effects = handler(max_origins=2).process(records(bars), {})
+    assert len(effects.rows.origins) == 2
+    assert effects.consumed is not None and effects.consumed < len(bars)
+    assert bars[effects.consumed - 1].ts == effects.rows.origins[-1][2]
