@@ -56,6 +56,7 @@ test: setup lint
 	env $(TEST_ENV) $(PY) -m bench.indicators --smoke
 	env $(TEST_ENV) $(PY) -m bench.analytics --smoke
 	env $(TEST_ENV) $(PY) -m bench.forecast --smoke
+	env $(TEST_ENV) $(PY) -m bench.alerts --smoke
 
 # Without a venv nothing was ever started from this checkout.
 stop:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -11,6 +11,7 @@ import msgspec
 import psycopg
 from psycopg.types.json import Jsonb
 
+from analytics.alerts.state import AlertState
 from analytics.indicators import IndicatorParams, IndicatorValues
 from analytics.series import SeriesState
 from shared.errors import FencedError, StateRestoreError
@@ -104,9 +105,12 @@ SELECT ts, close, split_basis FROM price_bars_adjusted
 WHERE symbol = %s AND interval = %s AND ts <= %s
 ORDER BY ts
 """
+# A recompute rebuilds the indicators; the series' alert machines stay as they are (their members
+# of the stored object are copied over verbatim: `->` on `json` returns the text as written).
 REPLACE_STATE = """
 UPDATE analytics_state
-SET state = %s::json, revision = revision + 1, updated_at = now()
+SET state = (left(%s, -1) || coalesce(',"alerts":' || (state -> 'alerts')::text, '') || '}')::json,
+    revision = revision + 1, updated_at = now()
 WHERE consumer_group = %s AND symbol = %s AND interval = %s
 RETURNING revision
 """
@@ -125,9 +129,16 @@ class StoredSeries:
     kafka_partition: int
     revision: int = 0
     params_id: int = 0
+    alerts: AlertState = field(default_factory=AlertState)  # the series' alert machines
 
     def copy(self) -> StoredSeries:
-        return StoredSeries(self.state.copy(), self.kafka_partition, self.revision, self.params_id)
+        return StoredSeries(
+            self.state.copy(),
+            self.kafka_partition,
+            self.revision,
+            self.params_id,
+            self.alerts.copy(),
+        )
 
 
 def prepare_connection(conn: psycopg.Connection) -> None:
@@ -206,6 +217,8 @@ def load_states(
     for symbol, interval, kafka_partition, state, last_ts, revision in rows:
         try:
             series = SeriesState.from_state(state, last_ts)
+            # A state saved before alerts existed starts its machines quiet.
+            alerts = AlertState.from_state(state["alerts"]) if "alerts" in state else AlertState()
         except (KeyError, TypeError, ValueError) as exc:
             raise StateRestoreError(
                 f"analytics_state of {symbol}/{interval} ({type(exc).__name__}: {exc})"
@@ -213,14 +226,19 @@ def load_states(
         params = series.indicators.params
         if params not in ids:
             ids[params] = params_id(conn, params)
-        loaded[(symbol, interval)] = StoredSeries(series, kafka_partition, revision, ids[params])
+        loaded[(symbol, interval)] = StoredSeries(
+            series, kafka_partition, revision, ids[params], alerts
+        )
     return loaded
 
 
-def encode_state(state: SeriesState) -> str:
+def encode_state(state: SeriesState, alerts: AlertState | None = None) -> str:
     # Stored as `json`, which keeps this text verbatim: floats come back bit for bit (jsonb
     # would re-print them as numerics, turning 1e+20 into an integer on the way back).
-    return _encode_json(state.to_state()).decode()
+    document = state.to_state()
+    if alerts is not None:
+        document["alerts"] = alerts.to_state()
+    return _encode_json(document).decode()
 
 
 def save_states(
@@ -237,7 +255,7 @@ def save_states(
             [key[0] for key, _ in items],
             [key[1] for key, _ in items],
             [s.kafka_partition for _, s in items],
-            [encode_state(s.state) for _, s in items],
+            [encode_state(s.state, s.alerts) for _, s in items],
             [s.state.last_ts for _, s in items],
             [s.revision for _, s in items],
         ),

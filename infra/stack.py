@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from functools import partial
 from operator import attrgetter
 
+from infra.alertmanager import ensure_alertmanager
 from infra.host import say
 from infra.kafka_broker import kafka_status, start_kafka, stop_kafka
 from infra.postgres import postgres_status, remove_socket_dir, start_postgres, stop_postgres
@@ -147,6 +148,9 @@ def up(profile: Profile, stack: StackSettings) -> None:
         start_kafka(profile)
     if start_postgres_here:
         start_postgres(profile, postgres_settings)
+    if profile.name == "test":
+        # The alert relay's tests run a real Alertmanager (Debian's package).
+        say(f"alertmanager: {ensure_alertmanager()}")
     say(f"{profile.name} stack ready in {time.monotonic() - started:.1f}s")
 
 

@@ -45,6 +45,10 @@ class Topics:
     def deadletter(self) -> str:
         return f"{self.prefix}pipeline.deadletter"
 
+    @property
+    def alerts_events(self) -> str:
+        return f"{self.prefix}alerts.events"
+
     def partitions(self, settings: KafkaSettings) -> dict[str, int]:
         """Each topic this pipeline creates, with its partition count."""
         return {
@@ -54,6 +58,7 @@ class Topics:
             self.news_articles: settings.partitions_news_articles,
             self.macro_observations: settings.partitions_macro_observations,
             self.deadletter: settings.partitions_deadletter,
+            self.alerts_events: settings.partitions_alerts_events,
         }
 
 

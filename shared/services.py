@@ -60,6 +60,11 @@ ANALYTICS_CONSUMER = _register(
 ANALYTICS_FORECASTER = _register(
     "analytics.forecaster", 30, "market.bars → ARIMA forecasts with intervals, scored live"
 )
+ALERT_RELAY = _register(
+    "analytics.alert_relay",
+    40,
+    "alert_events → alerts.events (+ webhook, Alertmanager), one active instance",
+)
 
 
 def all_services() -> tuple[Service, ...]:

@@ -75,6 +75,7 @@ class KafkaSettings(BaseSettings):
     partitions_market_instruments: int = Field(3, ge=1)
     partitions_news_articles: int = Field(3, ge=1)
     partitions_macro_observations: int = Field(1, ge=1)
+    partitions_alerts_events: int = Field(3, ge=1)
     replication_factor: int = Field(1, ge=1)
     retention_ms: int = Field(7 * 24 * 3600 * 1000, ge=-1)
     # How long the setup step and the services wait for the broker before giving up.
@@ -429,7 +430,7 @@ class ForecastSettings(BaseSettings):
     refits: int = Field(5, ge=0)  # K: refits of a found order before it is searched again
     max_p: int = Field(3, ge=0, le=5)
     max_q: int = Field(3, ge=0, le=5)
-    maxiter: int = Field(100, ge=1)  # optimizer iterations per likelihood fit
+    maxiter: int = Field(50, ge=1)  # optimizer iterations per likelihood fit
     time_budget_s: float = Field(2.0, gt=0)  # one origin's fit gives up after this ("timeout")
     # Fit processes (0: fit in the consumer's own process); unset: one per core.
     workers: int | None = Field(None, ge=0)
@@ -447,6 +448,74 @@ class ForecastSettings(BaseSettings):
         if self.min_bars > self.window:
             raise ValueError(
                 f"FORECAST_MIN_BARS {self.min_bars} exceeds FORECAST_WINDOW {self.window}"
+            )
+        return self
+
+
+def _http_url_or_none(value: Any) -> Any:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if not isinstance(value, str) or not value.strip().startswith(("http://", "https://")):
+        # Not echoed: a webhook URL often carries its token.
+        raise ValueError("expected an http:// or https:// URL")
+    return value.strip()
+
+
+class AlertRulesSettings(BaseSettings):
+    """The alert rules the analytics consumer and the forecaster evaluate."""
+
+    model_config = _config("ALERT_")
+
+    # The rules file (TOML), read at start and again on SIGHUP (kept only if valid).
+    rules_path: Path = Field(default_factory=lambda: project_root() / "rules" / "alerts.toml")
+    # Alerts computed for a bar published this long after it closed (a backfill) or consumed
+    # this long after it was published (catching up, a replay) are written historical: kept in
+    # alert_events, never sent to the webhook or Alertmanager.
+    historical_age_s: float = Field(3600.0, gt=0)
+
+    @field_validator("rules_path")
+    @classmethod
+    def _readable(cls, value: Path) -> Path:
+        if not value.is_file():
+            raise ValueError(f"{value} is not a file")
+        return value
+
+
+class AlertSettings(BaseSettings):
+    """The alert relay: where alert events go besides alerts.events, and how it retries.
+
+    No prefix of its own, so the names read as documented: ALERT_* and ALERTMANAGER_*.
+    """
+
+    model_config = _config("")
+
+    # Each event POSTed as JSON with its id in an Idempotency-Key header. Unset: no webhook.
+    # Secret (webhook URLs often carry a token): never logged.
+    alert_webhook_url: SecretStr | None = None
+    # Alertmanager's base URL (the relay posts to /api/v2/alerts). Unset: no Alertmanager.
+    alertmanager_url: str | None = None
+    # How often the relay re-posts the alerts still firing: Alertmanager resolves an alert it
+    # has not heard of for endsAt (4 of these) the way it does for Prometheus.
+    alertmanager_resend_s: float = Field(60.0, gt=0)
+    alert_http_timeout_s: float = Field(10.0, gt=0)
+    # A failed delivery is retried after this, doubling up to ALERT_RETRY_MAX_S, until it
+    # succeeds: nothing is dropped, the sink's backlog and health say it is behind.
+    alert_retry_initial_s: float = Field(1.0, gt=0)
+    alert_retry_max_s: float = Field(60.0, gt=0)
+    # LISTEN/NOTIFY wakes the relay at once; this poll is the safety net.
+    alert_relay_poll_s: float = Field(5.0, gt=0)
+    alert_relay_batch_size: int = Field(500, ge=1)
+
+    _urls = field_validator("alert_webhook_url", "alertmanager_url", mode="before")(
+        _http_url_or_none
+    )
+
+    @model_validator(mode="after")
+    def _retry_cap_above_first(self) -> AlertSettings:
+        if self.alert_retry_max_s < self.alert_retry_initial_s:
+            raise ValueError(
+                f"ALERT_RETRY_MAX_S {self.alert_retry_max_s:g} is below ALERT_RETRY_INITIAL_S "
+                f"{self.alert_retry_initial_s:g}"
             )
         return self
 
@@ -503,6 +572,8 @@ class Settings:
     macro: MacroSettings = field(default_factory=MacroSettings)
     analytics: AnalyticsSettings = field(default_factory=AnalyticsSettings)
     forecast: ForecastSettings = field(default_factory=ForecastSettings)
+    alerts: AlertSettings = field(default_factory=AlertSettings)
+    alert_rules: AlertRulesSettings = field(default_factory=AlertRulesSettings)
     log: LogSettings = field(default_factory=LogSettings)
 
 
@@ -519,6 +590,8 @@ _ENV_NAMES = {
     MacroSettings: "MACRO_",
     AnalyticsSettings: "ANALYTICS_",
     ForecastSettings: "FORECAST_",
+    AlertSettings: "",
+    AlertRulesSettings: "ALERT_",
     LogSettings: "",
 }
 # A name this close to a setting is taken for a mistyped one (MARKET_SYMBOL, FINHUB_API_KEY):
@@ -613,6 +686,8 @@ def load_settings() -> Settings:
         macro=build(MacroSettings),
         analytics=build(AnalyticsSettings),
         forecast=build(ForecastSettings),
+        alerts=build(AlertSettings),
+        alert_rules=build(AlertRulesSettings),
         log=build(LogSettings),
     )
     # Settings that depend on each other are checked at start, not when first used.

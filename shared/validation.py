@@ -15,7 +15,15 @@ from typing import Any
 import msgspec
 
 from shared.errors import ValidationError
-from shared.schemas import Article, Bar, CorporateAction, DeadLetter, Instrument, MacroObservation
+from shared.schemas import (
+    Article,
+    Bar,
+    CorporateAction,
+    DeadLetter,
+    Instrument,
+    MacroObservation,
+    decode,
+)
 
 INTERVALS = frozenset({"1m", "2m", "5m", "15m", "30m", "60m", "90m", "1h", "1d"})
 ACTION_KINDS = frozenset({"split", "dividend"})
@@ -192,3 +200,10 @@ def _price_reason(bar: Bar) -> str:
 
 def _year_reason(name: str, value: date) -> str:
     return f"{name} {value.isoformat()} is outside {MIN_YEAR}-01-01..{MAX_YEAR}-12-31"
+
+
+def decode_bar(raw: bytes | None) -> Bar:
+    """A `market.bar` message decoded and validated (SchemaError / ValidationError otherwise)."""
+    bar = decode(raw, Bar)
+    validate_bar(bar)
+    return bar

@@ -3,7 +3,8 @@
     python -m tests.failpoint_service --failpoint after_copy consumer.storage
 
 Failpoints (see shared/loop/failpoints.py for where they are):
-- `after_copy`, `after_commit`: SIGKILL this process there (the first time it is reached);
+- `after_copy`, `after_commit`, `relay_after_publish` (the alert relay: Kafka confirmed, the
+  rows not marked yet): SIGKILL this process there (the first time it is reached);
 - `stall_after_copy`: sleep once for `--stall-s` inside the batch's transaction (to be fenced);
 - `drift_once`: after the first commit, seek one assigned partition `--drift` messages ahead of
   its position between batches (a position that drifted from the stored offset).
@@ -27,7 +28,7 @@ from confluent_kafka import Consumer, TopicPartition
 from shared.loop import failpoints
 
 logger = logging.getLogger("tests.failpoint_service")
-KILL_POINTS = ("after_copy", "after_commit")
+KILL_POINTS = ("after_copy", "after_commit", "relay_after_publish")
 
 
 def conflicts_so_far() -> float:

@@ -16,13 +16,16 @@ import psycopg
 from confluent_kafka import Message
 
 from analytics import store
+from analytics.alerts.engine import BarFacts, evaluate
+from analytics.alerts.live import RulesInForce, alert_rows, is_historical
+from analytics.alerts.store import AlertRow, insert_alert_events
 from analytics.indicators import IndicatorParams, annualization_factor
 from analytics.series import SeriesState
 from analytics.store import StoredSeries
 from shared.loop import Effects, Handler, PartitionKey, Record
-from shared.metrics import BARS_SKIPPED, ROWS_WRITTEN, UPSERT_CONFLICTS
-from shared.schemas import Bar, decode
-from shared.validation import validate_bar
+from shared.metrics import ALERT_COMMIT_LATENCY, BARS_SKIPPED, ROWS_WRITTEN, UPSERT_CONFLICTS
+from shared.schemas import Bar
+from shared.validation import decode_bar
 
 logger = logging.getLogger(__name__)
 
@@ -40,20 +43,32 @@ class IndicatorEffects:
     touched: dict[SeriesKey, StoredSeries] = field(default_factory=dict)
     older: list[tuple[Bar, datetime]] = field(default_factory=list)
     repeats: int = 0
+    alerts: list[AlertRow] = field(default_factory=list)
+    alert_created_ms: list[int] = field(
+        default_factory=list
+    )  # each alert's bar's CreateTime  # inserted last (Handler.finish)
 
 
 class AnalyticsHandler(Handler):
-    def __init__(self, group: str, params: IndicatorParams, params_id: int, exchange: str) -> None:
+    def __init__(
+        self,
+        group: str,
+        params: IndicatorParams,
+        params_id: int,
+        exchange: str,
+        rules: RulesInForce,
+        historical_age_s: float,
+    ) -> None:
         """`params_id` is the committed id of `params` (see store.params_id)."""
         self._group = group
         self._params = params
         self._params_id = params_id
         self._exchange = exchange
+        self._rules = rules
+        self._historical_age_s = historical_age_s
 
     def decode(self, message: Message) -> Bar:
-        bar = decode(message.value(), Bar)
-        validate_bar(bar)
-        return bar
+        return decode_bar(message.value())
 
     def load(
         self, conn: psycopg.Connection, partitions: Sequence[PartitionKey]
@@ -76,6 +91,7 @@ class AnalyticsHandler(Handler):
         self, records: Sequence[Record], states: Mapping[PartitionKey, PartitionSeries | None]
     ) -> Effects:
         out = IndicatorEffects()
+        rules = self._rules.current()  # a reload asked for by SIGHUP takes effect here
         new_states: dict[PartitionKey, PartitionSeries] = {}
         for record in records:
             bar: Bar = record.value
@@ -113,6 +129,20 @@ class AnalyticsHandler(Handler):
                     series.state.split_basis,
                 )
             )
+            facts = BarFacts.of(
+                bar.symbol, bar.interval, bar.ts, bar.close, bar.volume, bar.split_basis, values
+            )
+            transitions = evaluate(rules, series.alerts, facts)
+            if transitions:
+                historical = is_historical(
+                    bar.interval,
+                    bar.ts,
+                    bar.fetched_at,
+                    record.timestamp_ms,
+                    self._historical_age_s,
+                )
+                out.alerts.extend(alert_rows(transitions, historical))
+                out.alert_created_ms.extend([record.timestamp_ms] * len(transitions))
             series.kafka_partition = record.partition
             series_map[key] = out.touched[key] = series
         return Effects(rows=out, states=new_states)
@@ -128,6 +158,14 @@ class AnalyticsHandler(Handler):
             repeats += self._sort_out_older(conn, out.older)
         BARS_SKIPPED.labels("duplicate").inc(repeats)
         store.save_states(conn, self._group, out.touched)
+
+    def committed(self, effects: Effects, committed_at_ms: float) -> None:
+        for created_ms in effects.rows.alert_created_ms:
+            ALERT_COMMIT_LATENCY.labels("analytics").observe((committed_at_ms - created_ms) / 1000)
+
+    def finish(self, conn: psycopg.Connection, effects: Effects) -> None:
+        """Alert events last: their advisory lock is held only until this COMMIT."""
+        insert_alert_events(conn, effects.rows.alerts)
 
     def _sort_out_older(self, conn: psycopg.Connection, older: list[tuple[Bar, datetime]]) -> int:
         """A bar before its series' newest was either fed already (a duplicate) or arrives late:

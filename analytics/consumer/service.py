@@ -8,6 +8,7 @@ from dataclasses import fields
 import psycopg
 
 from analytics import store
+from analytics.alerts.live import RulesInForce
 from analytics.consumer.handler import AnalyticsHandler
 from analytics.indicators import IndicatorParams
 from shared import services
@@ -32,7 +33,16 @@ def run(settings: Settings, stop: threading.Event, health: Health) -> None:
     with psycopg.connect(settings.postgres.conninfo()) as conn:
         params_id = store.params_id(conn, params)
     group = settings.consumer.group_analytics
-    handler = AnalyticsHandler(group, params, params_id, settings.analytics.exchange)
+    rules = RulesInForce(settings.alert_rules.rules_path)
+    rules.install_sighup()
+    handler = AnalyticsHandler(
+        group,
+        params,
+        params_id,
+        settings.analytics.exchange,
+        rules,
+        settings.alert_rules.historical_age_s,
+    )
     run_consumer(
         settings,
         stop,

@@ -24,6 +24,10 @@ import numpy as np
 import psycopg
 from confluent_kafka import Message
 
+from analytics.alerts.engine import BarFacts, evaluate_forecast_breach
+from analytics.alerts.live import RulesInForce, alert_rows, is_historical
+from analytics.alerts.rules import RuleSet
+from analytics.alerts.store import AlertRow, insert_alert_events
 from analytics.forecaster import store
 from analytics.forecaster.clock import BarClock
 from analytics.forecaster.pool import FitJob, FitPool
@@ -33,9 +37,9 @@ from ml.outcome import Outcome
 from ml.params import ForecastParams
 from ml.schedule import is_origin
 from shared.loop import Effects, Handler, PartitionKey, Record
-from shared.metrics import BARS_SKIPPED, FIT_SECONDS, FITS
-from shared.schemas import Bar, decode
-from shared.validation import validate_bar
+from shared.metrics import ALERT_COMMIT_LATENCY, BARS_SKIPPED, FIT_SECONDS, FITS
+from shared.schemas import Bar
+from shared.validation import decode_bar
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +60,10 @@ class ForecastRows:
     origins: list[tuple[Any, ...]] = field(default_factory=list)
     forecasts: list[tuple[Any, ...]] = field(default_factory=list)
     errors: list[tuple[Any, ...]] = field(default_factory=list)
+    alerts: list[AlertRow] = field(default_factory=list)
+    alert_created_ms: list[int] = field(
+        default_factory=list
+    )  # each alert's bar's CreateTime  # forecast breaches, inserted last
     touched: dict[SeriesKey, tuple[int, ForecastSeries]] = field(default_factory=dict)
     skipped: int = 0
 
@@ -68,8 +76,12 @@ class ForecastHandler(Handler):
         exchange: str,
         pool: FitPool,
         max_origins: int,
+        rules: RulesInForce,
+        historical_age_s: float,
     ) -> None:
         self._group = group
+        self._rules = rules
+        self._historical_age_s = historical_age_s
         self._params = params
         self._exchange = exchange
         self._pool = pool
@@ -77,9 +89,7 @@ class ForecastHandler(Handler):
         self._clocks: dict[str, BarClock] = {}
 
     def decode(self, message: Message) -> Bar:
-        bar = decode(message.value(), Bar)
-        validate_bar(bar)
-        return bar
+        return decode_bar(message.value())
 
     def load(
         self, conn: psycopg.Connection, partitions: Sequence[PartitionKey]
@@ -97,7 +107,8 @@ class ForecastHandler(Handler):
     ) -> Effects:
         rows = ForecastRows()
         new_states: dict[PartitionKey, PartitionSeries] = {}
-        fed: list[tuple[SeriesKey, int, Bar]] = []
+        fed: list[tuple[SeriesKey, int, Bar, int]] = []
+        rules = self._rules.current()  # a reload asked for by SIGHUP takes effect here
         due: dict[SeriesKey, list[DueOrigin]] = {}
         consumed = len(records)
         count = 0
@@ -109,7 +120,7 @@ class ForecastHandler(Handler):
                 rows.skipped += 1  # a duplicate or a late bar: never fed
                 continue
             series.feed(bar.ts, bar.close, bar.split_basis)
-            fed.append((key, series.bars, bar))
+            fed.append((key, series.bars, bar, record.timestamp_ms))
             anchor = self._clock(bar.interval).anchor(bar.ts)
             if anchor is not None and is_origin(anchor, series.bars, self._params):
                 window = tuple(series.log_closes)
@@ -121,7 +132,8 @@ class ForecastHandler(Handler):
                     consumed = index + 1
                     break
         outcomes = self._fit(due, rows)
-        for key, bars, bar in fed:
+        for key, bars, bar, created_ms in fed:
+            self._check_breach(key, bars, bar, created_ms, rules, rows)
             self._score_and_open(key, bars, bar, rows, outcomes.get((key, bars)))
         return Effects(rows=rows, states=new_states, consumed=consumed)
 
@@ -208,6 +220,43 @@ class ForecastHandler(Handler):
             )
         if steps:
             series.open.append(OpenOrigin(origin.ts, origin.bars, origin.split_basis, scale, steps))
+
+    def _check_breach(
+        self,
+        key: SeriesKey,
+        bars: int,
+        bar: Bar,
+        created_ms: int,
+        rules: RuleSet,
+        rows: ForecastRows,
+    ) -> None:
+        """Bar t against step k of the fitted forecast whose origin is k bars before it (the
+        newest such origin); no fitted forecast on t: the machines do not move."""
+        series = rows.touched[key][1]
+        lo95 = hi95 = None
+        for origin in reversed(series.open):
+            step = bars - origin.bars
+            arima = origin.forecasts.get("arima")
+            if arima is not None and 1 <= step <= len(arima):
+                to_bar_basis = origin.split_basis / bar.split_basis
+                lo95, hi95 = arima[step - 1][3] * to_bar_basis, arima[step - 1][4] * to_bar_basis
+                break
+        facts = BarFacts(key[0], key[1], bar.ts, bar.close, bar.volume, bar.split_basis, {})
+        transitions = evaluate_forecast_breach(rules, series.alerts, facts, lo95, hi95)
+        if transitions:
+            historical = is_historical(
+                bar.interval, bar.ts, bar.fetched_at, created_ms, self._historical_age_s
+            )
+            rows.alerts.extend(alert_rows(transitions, historical))
+            rows.alert_created_ms.extend([created_ms] * len(transitions))
+
+    def committed(self, effects: Effects, committed_at_ms: float) -> None:
+        for created_ms in effects.rows.alert_created_ms:
+            ALERT_COMMIT_LATENCY.labels("forecaster").observe((committed_at_ms - created_ms) / 1000)
+
+    def finish(self, conn: psycopg.Connection, effects: Effects) -> None:
+        """Alert events last: their advisory lock is held only until this COMMIT."""
+        insert_alert_events(conn, effects.rows.alerts)
 
     def write(self, conn: psycopg.Connection, effects: Effects) -> None:
         rows: ForecastRows = effects.rows

@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from analytics.alerts.state import AlertState
+
 STATE_VERSION = 1
 # (median, lo80, hi80, lo95, hi95) per step, step k at index k - 1.
 Steps = tuple[tuple[float, float, float, float, float], ...]
@@ -60,6 +62,7 @@ class ForecastSeries:
     order: tuple[int, int, int] | None = None  # cached ARIMA order
     refits_left: int = 0
     open: list[OpenOrigin] = field(default_factory=list)
+    alerts: AlertState = field(default_factory=AlertState)  # the forecast-breach machines
 
     @classmethod
     def new(cls, window: int) -> ForecastSeries:
@@ -75,6 +78,7 @@ class ForecastSeries:
             self.order,
             self.refits_left,
             list(self.open),
+            self.alerts.copy(),
         )
 
     def feed(self, ts: datetime, close: float, split_basis: float) -> None:
@@ -98,6 +102,7 @@ class ForecastSeries:
             "order": list(self.order) if self.order else None,
             "refits_left": self.refits_left,
             "open": [origin.to_state() for origin in self.open],
+            "alerts": self.alerts.to_state(),
         }
 
     @classmethod
@@ -113,4 +118,5 @@ class ForecastSeries:
             (int(order[0]), int(order[1]), int(order[2])) if order else None,
             int(state["refits_left"]),
             [OpenOrigin.from_state(origin) for origin in state["open"]],
+            AlertState.from_state(state["alerts"]) if "alerts" in state else AlertState(),
         )

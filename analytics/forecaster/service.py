@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import threading
 
+from analytics.alerts.live import RulesInForce
 from analytics.forecaster import store
 from analytics.forecaster.handler import ForecastHandler
 from analytics.forecaster.pool import FitPool
@@ -38,6 +39,8 @@ def run(settings: Settings, stop: threading.Event, health: Health) -> None:
     check_database(settings.postgres)
     forecast = settings.forecast
     workers = (os.cpu_count() or 1) if forecast.workers is None else forecast.workers
+    rules = RulesInForce(settings.alert_rules.rules_path)
+    rules.install_sighup()
     pool = FitPool(forecast_params(forecast), workers)
     try:
         handler = ForecastHandler(
@@ -46,6 +49,8 @@ def run(settings: Settings, stop: threading.Event, health: Health) -> None:
             forecast.exchange,
             pool,
             forecast.max_origins_per_batch,
+            rules,
+            settings.alert_rules.historical_age_s,
         )
         run_consumer(
             settings,

@@ -6,11 +6,12 @@
 3. `handler.write(conn, effects)` — the results and the new states.
 4. dead letters (decoded-rejected messages and those the handler rejected).
 5. failpoint `after_copy`.
-6. the offsets, compare-and-set (offsets.ADVANCE_OFFSETS): last, so their row locks are held
-   for the shortest time and a new owner's claim waits at most for this COMMIT.
-7. COMMIT — results, dead letters, states and offsets become visible together, or (on any
+6. the offsets, compare-and-set (offsets.ADVANCE_OFFSETS): late, so their row locks are held
+   for a short time and a new owner's claim waits at most for this COMMIT.
+7. `handler.finish`: statements that must come last (the alert inserts' advisory lock).
+8. COMMIT — results, dead letters, states and offsets become visible together, or (on any
    exception, a fence included) not at all.
-8. only then does the member's memory move: stored offsets and states (Ownership.committed).
+9. only then does the member's memory move: stored offsets and states (Ownership.committed).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from psycopg_pool import ConnectionPool
 
 from shared.loop import failpoints
 from shared.loop.batch import Item, spans
-from shared.loop.contract import Handler, PartitionKey, Record, Rejected
+from shared.loop.contract import Effects, Handler, PartitionKey, Record, Rejected
 from shared.loop.offsets import advance_offsets, dead_letter_rows, insert_dead_letters
 from shared.loop.ownership import Ownership
 
@@ -35,6 +36,7 @@ class Committed:
     firsts: dict[PartitionKey, int]
     states: dict[PartitionKey, Any]
     written: int  # how many of the items given were written (fewer when the handler stopped)
+    effects: Effects
 
 
 def write_items(
@@ -69,4 +71,5 @@ def write_items(
             insert_dead_letters(conn, dead_letter_rows(service, letters))
         failpoints.reached("after_copy")
         advance_offsets(conn, group, owner, expected, firsts, ends)
-    return Committed(records, ends, firsts, dict(effects.states), len(items))
+        handler.finish(conn, effects)
+    return Committed(records, ends, firsts, dict(effects.states), len(items), effects)

@@ -101,3 +101,11 @@ class Handler:
     def write(self, conn: psycopg.Connection, effects: Effects) -> None:
         """Write `effects` inside the caller's transaction (no commit here)."""
         raise NotImplementedError
+
+    def committed(self, effects: Effects, committed_at_ms: float) -> None:
+        """Called once the transaction that wrote `effects` committed (metrics only)."""
+
+    def finish(self, conn: psycopg.Connection, effects: Effects) -> None:
+        """The transaction's last statements, after the offsets and right before COMMIT: for
+        locks that must be held as briefly as possible (alert ids that become visible in id
+        order). Nothing by default."""

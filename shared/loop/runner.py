@@ -177,6 +177,7 @@ class ConsumerLoop:
             COMMIT_LATENCY.observe((committed_at_ms - record.timestamp_ms) / 1000)
         for key, end in done.ends.items():
             MESSAGES.labels(key[0], "in").inc(end - done.firsts[key])
+        self._handler.committed(done.effects, committed_at_ms)
         self._batch.written(done.written)
         failpoints.reached("after_commit")
         if self._batch:

@@ -5,14 +5,15 @@ from __future__ import annotations
 import math
 import random
 import threading
+import uuid
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
 import psycopg
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
 from shared.kafka import make_producer
-from shared.schemas import Bar, encode, event_id
+from shared.schemas import Bar, decode, encode, event_id
 from shared.settings import KafkaSettings, PostgresSettings
 
 FETCHED_AT = datetime(2024, 10, 3, tzinfo=UTC)
@@ -204,3 +205,19 @@ def as_rows(bars: Iterable[Bar]) -> list[tuple]:
         for b in bars
     ]
     return sorted(rows, key=lambda row: (row[0], row[1], row[2]))
+
+
+def topic_bars(kafka: KafkaSettings, topic: str) -> list[Bar]:
+    """Every bar on `topic`, in each partition's order."""
+    ends = end_offsets(kafka, topic)
+    consumer = Consumer({**kafka.client_config(), "group.id": f"read-{uuid.uuid4().hex}"})
+    consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in ends])
+    bars: list[Bar] = []
+    try:
+        while len(bars) < sum(ends.values()):
+            message = consumer.poll(5)
+            assert message is not None, "the topic ended early"
+            bars.append(decode(message.value(), Bar))
+    finally:
+        consumer.close()
+    return bars

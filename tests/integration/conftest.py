@@ -117,3 +117,10 @@ def service_env(kafka_settings: KafkaSettings, pg_settings: PostgresSettings) ->
         "POSTGRES_DBNAME": pg_settings.dbname,
         "LOCAL_STACK": "off",
     }
+
+
+@pytest.fixture
+def group() -> str:
+    """A consumer group of this test's own: a Kafka group is broker-wide, and a member killed in
+    another test must not hold up this test's rebalances (nor the reverse)."""
+    return f"g{uuid.uuid4().hex[:10]}"

@@ -12,6 +12,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -166,3 +167,15 @@ def assert_api_idles(
         assert service.log().count(message) == 1
     finally:
         assert service.stop() == 0
+
+
+# Fast group membership: a member killed with SIGKILL leaves the group after 6 s (the broker's
+# minimum session timeout), and idle polls return quickly.
+FAST_MEMBER = {"CONSUMER_SESSION_TIMEOUT_MS": "6000", "CONSUMER_POLL_TIMEOUT_S": "0.2"}
+
+
+def storage_member(env: dict[str, str], log_dir: Path, group: str, **extra: Any) -> ServiceProcess:
+    """A consumer.storage process in consumer group `group`."""
+    return ServiceProcess(
+        "consumer.storage", env, log_dir, CONSUMER_GROUP_STORAGE=group, **FAST_MEMBER, **extra
+    )

@@ -7,16 +7,14 @@ import math
 import random
 import shutil
 import time
-import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import psycopg
-import pytest
-from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
+from analytics.alerts.live import RulesInForce
 from analytics.forecaster.clock import BarClock
 from analytics.forecaster.handler import ForecastHandler
 from analytics.forecaster.pool import FitPool
@@ -25,8 +23,9 @@ from ml.yahoo_recordings import read_chart
 from producer.market.service import poll_once
 from shared.kafka import Topics
 from shared.loop import Record
-from shared.schemas import Bar, decode, event_id
+from shared.schemas import Bar, event_id
 from shared.settings import (
+    AlertRulesSettings,
     DataSource,
     ForecastSettings,
     KafkaSettings,
@@ -35,8 +34,9 @@ from shared.settings import (
     Settings,
     SourceSettings,
 )
-from tests.integration.bar_stream import drained, end_offsets, publish_bars
-from tests.integration.processes import ServiceProcess, wait_for
+from tests.integration.alert_machines import machine
+from tests.integration.bar_stream import drained, publish_bars, topic_bars
+from tests.integration.processes import FAST_MEMBER, ServiceProcess, wait_for
 
 FILES = {
     "AAPL": "chart_AAPL_1d_2020.json",
@@ -53,12 +53,6 @@ ERROR_COLUMNS = (
     "symbol, interval, origin_ts, step, model, bar_ts, actual, abs_error, scaled_error, inside80,"
     " inside95"
 )
-FAST = {"CONSUMER_SESSION_TIMEOUT_MS": "6000", "CONSUMER_POLL_TIMEOUT_S": "0.2"}
-
-
-@pytest.fixture
-def group() -> str:
-    return f"forecaster-{uuid.uuid4().hex[:10]}"
 
 
 def recorded_bars(recordings: Path, symbol: str, closes: list[float] | None = None) -> list[Bar]:
@@ -98,7 +92,9 @@ def explosive_closes(count: int) -> list[float]:
 def expected_tables(bars: list[Bar]) -> dict[str, set[tuple[Any, ...]]]:
     """What one uninterrupted forecaster writes for `bars`: the handler's pure `process`."""
     params = forecast_params(ForecastSettings())
-    handler = ForecastHandler("reference", params, "XNYS", FitPool(params, workers=0), 10**9)
+    rules = RulesInForce(AlertRulesSettings().rules_path)
+    pool = FitPool(params, workers=0)
+    handler = ForecastHandler("reference", params, "XNYS", pool, 10**9, rules, 3600)
     states: dict[Any, Any] = {}
     tables: dict[str, set[tuple[Any, ...]]] = {
         "origins": set(),
@@ -148,7 +144,7 @@ def forecaster(env: dict[str, str], tmp_path: Path, group: str, **extra: Any) ->
         tmp_path,
         CONSUMER_GROUP_FORECASTER=group,
         FORECAST_WORKERS="2",
-        **FAST,
+        **FAST_MEMBER,
         **extra,
     )
 
@@ -198,22 +194,48 @@ def test_replayed_daily_series_give_the_direct_fits_on_schedule(
         assert row[10] <= row[8] <= row[6] <= row[9] <= row[11]  # nested intervals
     assert {row[5] for row in stored["forecasts"]} == {"arima", "naive", "drift"}
     assert stored["errors"], "arrived steps are scored"
+    assert_forecast_breaches(settings.postgres, published)
 
 
-def topic_bars(kafka: KafkaSettings, topic: str) -> list[Bar]:
-    """Every bar on `topic`, in each partition's order."""
-    ends = end_offsets(kafka, topic)
-    consumer = Consumer({**kafka.client_config(), "group.id": f"read-{uuid.uuid4().hex}"})
-    consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in ends])
-    bars: list[Bar] = []
-    try:
-        while len(bars) < sum(ends.values()):
-            message = consumer.poll(5)
-            assert message is not None, "the topic ended early"
-            bars.append(decode(message.value(), Bar))
-    finally:
-        consumer.close()
-    return bars
+def assert_forecast_breaches(pg: PostgresSettings, published: list[Bar]) -> None:
+    """The forecast-breach rules fire and resolve where the stored forecasts say: bar t against
+    step k of the newest fitted forecast whose origin is k bars before it (computed here from
+    the rows, not by the rule engine)."""
+    with psycopg.connect(pg.conninfo()) as conn:
+        arima = conn.execute(
+            "SELECT symbol, origin_ts, step, lo95, hi95 FROM forecasts WHERE model = 'arima'"
+        ).fetchall()
+        stored = conn.execute(
+            "SELECT symbol, rule, bar_ts, state FROM alert_events"
+            " WHERE rule LIKE 'forecast_breach%' ORDER BY id"
+        ).fetchall()
+    bounds = {(symbol, origin, step): (lo, hi) for symbol, origin, step, lo, hi in arima}
+    checked = 0
+    for symbol in FILES:
+        series = sorted((b for b in published if b.symbol == symbol), key=lambda b: b.ts)
+        stamps = [b.ts for b in series]
+        upper: list[float | None] = []
+        lower: list[float | None] = []
+        for i, bar in enumerate(series):
+            covering = next(
+                (
+                    bounds[(symbol, stamps[i - k], k)]
+                    for k in range(1, 6)
+                    if i - k >= 0 and (symbol, stamps[i - k], k) in bounds
+                ),
+                None,
+            )
+            upper.append(None if covering is None else bar.close - covering[1])
+            lower.append(None if covering is None else bar.close - covering[0])
+        for rule, values, fire, resolve in (
+            ("forecast_breach_upper", upper, lambda v: v > 0, lambda v: v <= 0),
+            ("forecast_breach_lower", lower, lambda v: v < 0, lambda v: v >= 0),
+        ):
+            expected = machine(stamps, values, fire, resolve)
+            actual = [(ts, state) for s, r, ts, state in stored if (s, r) == (symbol, rule)]
+            assert actual == expected, (symbol, rule)
+            checked += len(expected)
+    assert checked > 0, "a recorded year breaches its 95% intervals now and then"
 
 
 def test_crashes_and_a_second_replica_leave_the_tables_of_an_uninterrupted_run(

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import threading
 import time
-import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -25,7 +24,7 @@ from tests.integration.bar_stream import (
     stored_bars,
     stored_offsets,
 )
-from tests.integration.processes import ServiceProcess, wait_for
+from tests.integration.processes import storage_member, wait_for
 from tests.integration.stacks import TestStack
 
 # Two dozen symbols that hash onto all 12 partitions of market.bars (murmur2, as produced).
@@ -33,19 +32,6 @@ SYMBOLS = [
     "AAPL", "MSFT", "NVDA", "AMZN", "GOOG", "META", "TSLA", "SPY", "QQQ", "IWM", "JPM", "BAC",
     "XOM", "CVX", "KO", "PEP", "WMT", "COST", "MCD", "NFLX", "AMD", "INTC", "ORCL", "CAT",
 ]  # fmt: skip
-FAST = {"CONSUMER_SESSION_TIMEOUT_MS": "6000", "CONSUMER_POLL_TIMEOUT_S": "0.2"}
-
-
-@pytest.fixture
-def group() -> str:
-    """A consumer group of this test's own (a Kafka group is broker-wide)."""
-    return f"storage-{uuid.uuid4().hex[:10]}"
-
-
-def member(env: dict[str, str], tmp_path: Path, group: str, **extra: str) -> ServiceProcess:
-    return ServiceProcess(
-        "consumer.storage", env, tmp_path, CONSUMER_GROUP_STORAGE=group, **FAST, **extra
-    )
 
 
 def owners(pg: PostgresSettings, group: str, topic: str) -> dict[int, str]:
@@ -73,8 +59,8 @@ def test_partitions_moved_during_an_outage_drain_once_postgres_returns(
     topic = topics.market_bars
     first = minute_bars(SYMBOLS, 10)
     second = minute_bars(SYMBOLS, 10, start=datetime(2024, 10, 2, 15, 0, tzinfo=UTC))
-    a = member(service_env, tmp_path, group).start()
-    b = member(service_env, tmp_path, group).start()
+    a = storage_member(service_env, tmp_path, group).start()
+    b = storage_member(service_env, tmp_path, group).start()
     try:
         wait_for(
             lambda: len(set(owners(pg_settings, group, topic).values())) == 2,
@@ -119,7 +105,7 @@ def test_a_position_ahead_of_the_stored_offset_is_refused_and_nothing_is_skipped
     topic = topics.market_bars
     bars = minute_bars(SYMBOLS[:3], 60)
     publish_bars(kafka_settings, topic, bars)
-    drifting = member(
+    drifting = storage_member(
         service_env, tmp_path, group, failpoint="drift_once", CONSUMER_BATCH_SIZE="10"
     ).start()
     try:
@@ -166,7 +152,7 @@ def test_a_lock_held_on_the_offsets_past_max_poll_interval_keeps_the_member_in_i
     first = minute_bars(SYMBOLS, 5)
     second = minute_bars(SYMBOLS, 5, start=datetime(2024, 10, 2, 15, 0, tzinfo=UTC))
     publish_bars(kafka_settings, topic, first)
-    consumer = member(
+    consumer = storage_member(
         service_env,
         tmp_path,
         group,

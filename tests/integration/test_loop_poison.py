@@ -3,13 +3,11 @@ with a reason, its neighbours are stored, and the consumer never restarts."""
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, date, datetime
 from pathlib import Path
 
 import msgspec
 import psycopg
-import pytest
 
 from shared.kafka import Topics
 from shared.schemas import Article, Instrument, MacroObservation, encode
@@ -22,26 +20,10 @@ from tests.integration.bar_stream import (
     publish_bars,
     stored_bars,
 )
-from tests.integration.processes import ServiceProcess, wait_for
+from tests.integration.processes import storage_member, wait_for
 
 SYMBOLS = ["AAPL", "MSFT", "NVDA", "SPY"]
 AS_OF = datetime(2024, 10, 3, tzinfo=UTC)
-
-
-@pytest.fixture
-def group() -> str:
-    return f"storage-{uuid.uuid4().hex[:10]}"
-
-
-def storage(env: dict[str, str], tmp_path: Path, group: str, **extra: str) -> ServiceProcess:
-    return ServiceProcess(
-        "consumer.storage",
-        env,
-        tmp_path,
-        CONSUMER_GROUP_STORAGE=group,
-        CONSUMER_POLL_TIMEOUT_S="0.2",
-        **extra,
-    )
 
 
 def article(n: int, **changes: object) -> Article:
@@ -138,7 +120,7 @@ def test_values_postgres_cannot_hold_are_dead_lettered_on_every_topic(
     ]
     publish(kafka_settings, topics.macro_observations, vintages)
 
-    consumer = storage(service_env, tmp_path, group).start()
+    consumer = storage_member(service_env, tmp_path, group).start()
     try:
         for topic in (
             topics.market_bars,
@@ -188,7 +170,7 @@ def test_rows_the_database_rejects_are_found_by_halving_the_batch(
     publish_bars(kafka_settings, topics.market_bars, bars[40:70])
     publish_bars(kafka_settings, topics.market_bars, poison[1:])
     publish_bars(kafka_settings, topics.market_bars, bars[70:])
-    consumer = storage(service_env, tmp_path, group).start()
+    consumer = storage_member(service_env, tmp_path, group).start()
     try:
         wait_for(lambda: drained(pg_settings, kafka_settings, group, topics.market_bars), 60, "")
         assert stored_bars(pg_settings) == as_rows(bars)
@@ -213,7 +195,7 @@ def test_a_database_that_rejects_everything_pauses_instead_of_dead_lettering(
         conn.execute("ALTER TABLE price_bars ADD CONSTRAINT nothing CHECK (symbol = 'NOTHING')")
     bars = minute_bars(SYMBOLS, 30)
     publish_bars(kafka_settings, topics.market_bars, bars)
-    consumer = storage(service_env, tmp_path, group, CONSUMER_REFUSED_RETRY_S="1").start()
+    consumer = storage_member(service_env, tmp_path, group, CONSUMER_REFUSED_RETRY_S="1").start()
     try:
         wait_for(lambda: consumer.healthz()[0] == 503, 60, "the pause")
         assert "rather than dead-letter good data" in str(consumer.healthz()[1]["reasons"])

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from analytics.alerts.live import RulesInForce
 from analytics.consumer.handler import AnalyticsHandler
 from analytics.indicators import IndicatorParams
 from analytics.store import encode_state
 from shared.loop import Record
 from shared.schemas import Bar, event_id
+from shared.settings import AlertRulesSettings
 
 TOPIC = "market.bars"
+RULES = RulesInForce(AlertRulesSettings().rules_path)
 START = datetime(2024, 10, 2, 13, 30, tzinfo=UTC)
 
 
@@ -47,7 +50,7 @@ def snapshot(states: dict) -> dict:
 
 
 def test_process_is_pure_and_repeatable() -> None:
-    handler = AnalyticsHandler("g", IndicatorParams(), 7, "XNYS")
+    handler = AnalyticsHandler("g", IndicatorParams(), 7, "XNYS", RULES, 3600)
     first = handler.process(records([bar("AAPL", i, 100.0 + i) for i in range(60)]), {})
     committed = dict(first.states)
     before = snapshot(committed)
@@ -68,7 +71,7 @@ def test_process_is_pure_and_repeatable() -> None:
 
 
 def test_repeats_and_older_bars_are_not_fed() -> None:
-    handler = AnalyticsHandler("g", IndicatorParams(), 1, "XNYS")
+    handler = AnalyticsHandler("g", IndicatorParams(), 1, "XNYS", RULES, 3600)
     committed = handler.process(records([bar("MSFT", i, 50.0 + i) for i in range(3)]), {}).states
     effects = handler.process(
         records([bar("MSFT", 2, 52.0), bar("MSFT", 0, 50.0), bar("MSFT", 3, 53.0)], 0, 3),

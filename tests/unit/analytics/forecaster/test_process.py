@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from analytics.alerts.live import RulesInForce
 from analytics.forecaster.handler import ForecastHandler
 from analytics.forecaster.pool import FitPool
 from ml.forecast import forecast_origin
@@ -16,6 +17,7 @@ from ml.params import ForecastParams
 from ml.yahoo_recordings import read_chart
 from shared.loop import Record
 from shared.schemas import Bar, event_id
+from shared.settings import AlertRulesSettings
 
 PARAMS = ForecastParams(min_bars=120, window=500, horizon=5, every=5)
 TOPIC = "market.bars"
@@ -51,7 +53,10 @@ def records(bars: list[Bar], first: int = 0) -> list[Record]:
 
 
 def handler(max_origins: int = 1000) -> ForecastHandler:
-    return ForecastHandler("g", PARAMS, "XNYS", FitPool(PARAMS, workers=0), max_origins)
+    rules = RulesInForce(AlertRulesSettings().rules_path)
+    return ForecastHandler(
+        "g", PARAMS, "XNYS", FitPool(PARAMS, workers=0), max_origins, rules, 3600
+    )
 
 
 def test_origins_follow_the_session_schedule_and_equal_a_direct_fit(bars: list[Bar]) -> None:
@@ -101,3 +106,11 @@ def test_a_batch_stops_at_the_origin_cap(bars: list[Bar]) -> None:
     assert len(effects.rows.origins) == 2
     assert effects.consumed is not None and effects.consumed < len(bars)
     assert bars[effects.consumed - 1].ts == effects.rows.origins[-1][2]
+
+
+def test_the_service_defaults_are_the_backtests() -> None:
+    """What runs in the service is what `python -m ml.backtest` measures."""
+    from analytics.forecaster.service import forecast_params
+    from shared.settings import ForecastSettings
+
+    assert forecast_params(ForecastSettings()) == ForecastParams()

@@ -1,0 +1,1 @@
+"""The alert relay service: alert_events → alerts.events, the webhook and Alertmanager."""

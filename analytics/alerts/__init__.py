@@ -1,0 +1,1 @@
+"""Alerts: rules over each bar's facts, per-series state machines, and their delivery."""

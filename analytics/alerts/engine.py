@@ -1,0 +1,227 @@
+"""The alert rule engine (pure): one state machine per (rule, symbol, interval, direction).
+
+A machine watches a level condition. Quiet, it moves to `firing` on the first bar where the
+condition holds (`value op fire level`) and its cooldown is over; firing, it moves to `resolved`
+on the first bar where the value is back past the hysteresis (`value resolve_op resolve level`).
+Any other bar emits nothing, and a bar whose reading is missing (an indicator still warming up,
+too few previous bars on the current split basis) leaves the machine as it is. After a resolve
+the machine cannot fire for `cooldown_bars` bars of the series (bar time, not wall time); a
+condition still holding once they have passed fires then.
+
+Splits: a pct_change rule whose look-back window reaches across a split basis change reads
+nothing (no transition), and a crossing machine does not move on the first bar after a split.
+
+A state serves one service: the analytics consumer calls `evaluate` on each bar, the forecaster
+`evaluate_forecast_breach` on each bar (bounds None when no forecast targets it), so each
+state's bar clock counts every bar of its series.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import operator
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+from analytics.alerts.readings import Reading, read, read_forecast
+from analytics.alerts.rules import Rule, RuleSet
+from analytics.alerts.state import AlertState, Machine
+from analytics.indicators import IndicatorValues
+
+__all__ = [
+    "AlertState",
+    "BarFacts",
+    "Transition",
+    "evaluate",
+    "evaluate_forecast_breach",
+    "fingerprint",
+    "reconcile",
+]
+
+_OPS = {">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le}
+
+
+@dataclass(frozen=True)
+class BarFacts:
+    """What the rules see of one closed bar: prices on the bar's own split basis."""
+
+    symbol: str
+    interval: str
+    ts: datetime
+    close: float
+    volume: int
+    split_basis: float
+    indicators: Mapping[str, float | None]  # IndicatorValues' fields; None during warm-up
+
+    @classmethod
+    def of(
+        cls,
+        symbol: str,
+        interval: str,
+        ts: datetime,
+        close: float,
+        volume: int,
+        split_basis: float,
+        values: IndicatorValues,
+    ) -> BarFacts:
+        return cls(symbol, interval, ts, close, volume, split_basis, values._asdict())
+
+
+@dataclass(frozen=True)
+class Transition:
+    """One state change of one machine: exactly one alert event."""
+
+    fingerprint: str  # the machine's stable id (see `fingerprint`)
+    rule_id: str
+    rules_version: str
+    severity: str
+    symbol: str
+    interval: str
+    state: Literal["firing", "resolved"]
+    value: float | None  # the measured value; None for a resolve by `reconcile`
+    threshold: float | None  # the level it was compared with; None for a resolve by `reconcile`
+    message: str  # one line, e.g. "AAPL 1d RSI 72.31 > 70 (RSI overbought)"
+    bar_ts: datetime
+
+
+def fingerprint(rule_id: str, symbol: str, interval: str, key: str) -> str:
+    """32 hex of sha256 over the machine's identity: the same across restarts and rule edits."""
+    identity = "\x1f".join((rule_id, symbol, interval, key))
+    return hashlib.sha256(identity.encode()).hexdigest()[:32]
+
+
+def evaluate(rules: RuleSet, state: AlertState, facts: BarFacts) -> list[Transition]:
+    """Run every rule but forecast_breach on the next bar of `state`'s series.
+
+    UPDATES `state` IN PLACE (machines, bar clock, windows): the caller passes a copy when the
+    committed state must stay as it was. Bars must come in order, each once. Machines of rules
+    no longer in `rules` (or changed since they moved) are resolved first, as `reconcile` does.
+    """
+    split = state.start_bar(facts.split_basis)
+    changes = _drop_stale(rules, state, facts.symbol, facts.interval, facts.ts)
+    state.fit_windows(rules.window("pct_change"), rules.window("volume_spike"))
+    for rule in rules.rules:
+        if rule.kind == "forecast_breach" or not rule.applies_to(facts.symbol, facts.interval):
+            continue
+        if split and rule.kind == "crossing":
+            continue
+        reading = read(rule, state, facts.close, facts.volume, facts.indicators)
+        if reading is not None:
+            _step(rules, rule, state, facts, reading, changes)
+    state.end_bar(facts.close, facts.volume)  # after the rules: they look at the previous bars
+    return changes
+
+
+def evaluate_forecast_breach(
+    rules: RuleSet,
+    state: AlertState,
+    facts: BarFacts,
+    lo95: float | None,
+    hi95: float | None,
+) -> list[Transition]:
+    """Run the forecast_breach rules on the next bar, against the 95% interval of the forecast
+    step that targets it (on the bar's split basis). `lo95`/`hi95` None: no fitted forecast
+    targets this bar, so no machine moves (the bar clock still advances). Updates `state` in
+    place, like `evaluate`."""
+    state.bars += 1
+    changes = _drop_stale(rules, state, facts.symbol, facts.interval, facts.ts)
+    if lo95 is None or hi95 is None:
+        return changes
+    for rule in rules.rules:
+        if rule.kind == "forecast_breach" and rule.applies_to(facts.symbol, facts.interval):
+            reading = read_forecast(rule, facts.close, lo95, hi95)
+            _step(rules, rule, state, facts, reading, changes)
+    return changes
+
+
+def reconcile(
+    old: RuleSet,
+    new: RuleSet,
+    state: AlertState,
+    symbol: str,
+    interval: str,
+    bar_ts: datetime,
+) -> list[Transition]:
+    """After `new` replaced `old` (SIGHUP): resolve the firing machines of rules removed or
+    changed ("rule removed" / "rule changed") and drop those machines, quiet ones too. Updates
+    `state` in place. Each machine keeps the digest of the rule it ran under, so the decision
+    needs only `new` (`old` names what was replaced): a state restored from before any number
+    of edits is reconciled the same way, and `evaluate` does it on the next bar anyway."""
+    del old  # the machines' digests say more than `old` can (see above)
+    return _drop_stale(new, state, symbol, interval, bar_ts)
+
+
+def _drop_stale(
+    rules: RuleSet, state: AlertState, symbol: str, interval: str, bar_ts: datetime
+) -> list[Transition]:
+    changes: list[Transition] = []
+    for rule_id, machine in list(state.machines.items()):
+        rule = rules.get(rule_id)
+        if rule is not None and rule.digest == machine.rule_digest:
+            continue
+        del state.machines[rule_id]
+        if machine.firing:
+            why = "rule removed" if rule is None else "rule changed"
+            changes.append(
+                Transition(
+                    fingerprint(rule_id, symbol, interval, machine.key),
+                    rule_id,
+                    rules.version,
+                    machine.severity,
+                    symbol,
+                    interval,
+                    "resolved",
+                    None,
+                    None,
+                    f"{symbol} {interval} {rule_id}: {why}, resolved",
+                    bar_ts,
+                )
+            )
+    return changes
+
+
+def _step(
+    rules: RuleSet,
+    rule: Rule,
+    state: AlertState,
+    facts: BarFacts,
+    reading: Reading,
+    changes: list[Transition],
+) -> None:
+    p = rule.parameters
+    machine = state.machines.get(rule.id)
+    if machine is None or not machine.firing:
+        if machine is not None and state.bars - machine.since_bar <= rule.cooldown_bars:
+            return
+        op, level, reference, new = p["op"], reading.fire_at, reading.reference, "firing"
+    else:
+        op, level = p["resolve_op"], reading.resolve_at
+        reference, new = reading.resolve_reference, "resolved"
+    if not _OPS[op](reading.value, level):
+        return
+    key = rule.direction
+    state.machines[rule.id] = Machine(
+        new == "firing", state.bars, facts.ts, rule.digest, rule.severity, key
+    )
+    message = (
+        f"{facts.symbol} {facts.interval} {reading.subject} {reading.text(reading.value)} "
+        f"{op} {reference}{reading.text(level)}{', resolved' if new == 'resolved' else ''}"
+        f"{f' ({rule.description})' if rule.description else ''}"
+    )
+    changes.append(
+        Transition(
+            fingerprint(rule.id, facts.symbol, facts.interval, key),
+            rule.id,
+            rules.version,
+            rule.severity,
+            facts.symbol,
+            facts.interval,
+            new,  # type: ignore[arg-type]
+            reading.value,
+            level,
+            message,
+            facts.ts,
+        )
+    )

@@ -1,0 +1,170 @@
+"""Alert latency bench: `python -m bench.alerts` (full) or `--smoke`. Prints name=value lines.
+
+- The analytics consumer and the forecaster run on a fresh target with the default rules. Every
+  series is first warmed with `--warm` one-minute random-walk bars (indicators past their warm-up,
+  forecasts open), then `--rate` bars/s arrive for `--seconds` over `--symbols` symbols.
+  `analytics_p50_latency_ms` / `analytics_p99_latency_ms` and `forecaster_…` come from each
+  service's pipeline_alert_commit_latency_seconds: Kafka CreateTime of the bar that changed an
+  alert's state → the COMMIT of the transaction that stored the alert.
+- `notify_to_watch_ms_p99`: alert events inserted by the bench itself, one per transaction, from
+  the COMMIT returning to `python -m analytics.watch_alerts --json` printing them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+
+import psycopg
+
+from analytics.alerts.store import AlertRow, insert_alert_events
+from bench.forecast_service import publish, random_walk
+from bench.harness import (
+    ROOT,
+    Service,
+    drain_rate,
+    emit,
+    emit_settings,
+    fresh_target,
+    histogram_quantile,
+    make_producer,
+    subtract_buckets,
+)
+
+METRIC = "pipeline_alert_commit_latency_seconds_bucket"
+
+
+def steady(target, messages: list[tuple[bytes, bytes]], rate: int) -> None:  # noqa: ANN001
+    """Publish `messages` at `rate` per second in 10 ms ticks."""
+    producer = make_producer(target.kafka, "bench-alerts")
+    per_tick = max(1, rate // 100)
+    started = time.monotonic()
+    for tick, first in enumerate(range(0, len(messages), per_tick)):
+        for key, value in messages[first : first + per_tick]:
+            producer.produce(target.topics.market_bars, key=key, value=value)
+        producer.poll(0)
+        pause = started + (tick + 1) / 100 - time.monotonic()
+        if pause > 0:
+            time.sleep(pause)
+    producer.flush(60)
+
+
+def buckets(service: Service, writer: str) -> list[tuple[dict[str, str], float]]:
+    return [
+        (labels, value)
+        for labels, value in service.metrics().get(METRIC, [])
+        if labels.get("writer") == writer
+    ]
+
+
+def notify_to_watch_ms(target, events: int) -> list[float]:  # noqa: ANN001
+    env = {
+        **os.environ,
+        "KAFKA_TOPIC_PREFIX": target.kafka.topic_prefix,
+        "POSTGRES_DBNAME": target.postgres.dbname,
+        "LOCAL_STACK": "off",
+    }
+    follower = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+        [sys.executable, "-m", "analytics.watch_alerts", "--json"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    seen: dict[int, float] = {}
+
+    def read() -> None:
+        assert follower.stdout is not None
+        for line in follower.stdout:
+            seen[int(json.loads(line)["event_id"])] = time.monotonic()
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    time.sleep(2)  # the follower is listening
+    committed: dict[int, float] = {}
+    start = datetime(2030, 1, 1, tzinfo=UTC)
+    with psycopg.connect(target.postgres.conninfo()) as conn:
+        for i in range(events):
+            row = AlertRow(
+                f"{i:032x}",
+                "bench",
+                "bench",
+                "info",
+                "BENCH",
+                "1m",
+                "firing",
+                1.0,
+                0.0,
+                "bench event",
+                start + timedelta(minutes=i),
+                True,
+            )
+            with conn.transaction():
+                (event_id,) = insert_alert_events(conn, [row])
+            committed[event_id] = time.monotonic()
+            time.sleep(0.02)
+    deadline = time.monotonic() + 30
+    while len(seen) < events and time.monotonic() < deadline:
+        time.sleep(0.05)
+    follower.terminate()
+    follower.wait(10)
+    return [1000 * (seen[i] - committed[i]) for i in committed if i in seen]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--smoke", action="store_true")
+    parser.add_argument("--symbols", type=int, default=500)
+    parser.add_argument("--rate", type=int, default=2000)
+    parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument("--warm", type=int, default=125, help="bars per symbol before the run")
+    args = parser.parse_args()
+    if args.smoke:
+        args.symbols, args.rate, args.seconds, args.warm = 20, 200, 3.0, 125
+    per_symbol = int(args.rate * args.seconds) // args.symbols
+    stamps = [
+        datetime(2025, 3, 3, 14, 30, tzinfo=UTC) + timedelta(minutes=i)
+        for i in range(args.warm + per_symbol)
+    ]
+    messages = random_walk(args.symbols, stamps, "1m", seed=4)
+    warm, live = messages[: args.symbols * args.warm], messages[args.symbols * args.warm :]
+    with fresh_target("alerts") as target:
+        emit_settings(target, symbols=args.symbols, rate=args.rate, seconds=args.seconds)
+        publish(target, warm)
+        analytics = Service("analytics.consumer", target)
+        forecaster = Service("analytics.forecaster", target)
+        try:
+            analytics.wait_ready()
+            forecaster.wait_ready()
+            # Both groups past the warm-up (two groups: twice the messages in consumer_offsets).
+            drain_rate(target, 2 * len(warm), timeout=1800)
+            before = {
+                w: buckets(s, w) for w, s in (("analytics", analytics), ("forecaster", forecaster))
+            }
+            steady(target, live, args.rate)
+            drain_rate(target, 2 * len(messages), timeout=1800)
+            for writer, service in (("analytics", analytics), ("forecaster", forecaster)):
+                after = buckets(service, writer)
+                delta = subtract_buckets(after, before[writer])
+                emit(f"{writer}_alerts", int(max((count for _, count in delta), default=0)))
+                emit(f"{writer}_p50_latency_ms", 1000 * histogram_quantile(delta, 0.50))
+                emit(f"{writer}_p99_latency_ms", 1000 * histogram_quantile(delta, 0.99))
+        finally:
+            analytics.stop()
+            forecaster.stop()
+        latencies = sorted(notify_to_watch_ms(target, 50 if args.smoke else 300))
+        emit("notify_events", len(latencies))
+        emit("notify_to_watch_ms_p50", latencies[len(latencies) // 2])
+        emit(
+            "notify_to_watch_ms_p99", latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
+        )
+
+
+if __name__ == "__main__":
+    main()

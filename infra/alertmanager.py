@@ -1,0 +1,70 @@
+"""Prometheus Alertmanager for the alert relay's tests: Debian's package, installed when missing."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from infra.host import is_root, run, say, which
+from shared.errors import StackError
+
+PACKAGE = "prometheus-alertmanager"
+# Debian installs the binary under the package's name; upstream tarballs call it `alertmanager`.
+PROGRAMS = ("prometheus-alertmanager", "alertmanager")
+# Receives everything and sends nothing: the tests read the alerts back through the API.
+MINIMAL_CONFIG = """\
+route:
+  receiver: discard
+receivers:
+  - name: discard
+"""
+
+
+def find_alertmanager() -> Path | None:
+    for program in PROGRAMS:
+        found = shutil.which(program) or shutil.which(program, path="/usr/bin:/usr/sbin")
+        if found:
+            return Path(found)
+    return None
+
+
+def ensure_alertmanager() -> Path:
+    """The Alertmanager binary; apt-get installs Debian's package first when it is missing (as
+    root), else a StackError says what to install."""
+    found = find_alertmanager()
+    if found is not None:
+        return found
+    if not is_root():
+        raise StackError(
+            f"Alertmanager not found ({' or '.join(PROGRAMS)}); install it: "
+            f"sudo apt-get install -y {PACKAGE}"
+        )
+    say(f"alertmanager: missing; apt-get update && apt-get install -y {PACKAGE}")
+    apt_get = which("apt-get", f"a Debian/Ubuntu host, or install {PACKAGE} yourself")
+    # CI has no stdin: never let debconf wait for an answer. The package's own service is not
+    # wanted (tests start their own on a free port): policy-rc.d-less containers skip it anyway.
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    run([apt_get, "update"], capture=False, env=env)
+    run([apt_get, "install", "-y", "--no-install-recommends", PACKAGE], capture=False, env=env)
+    found = find_alertmanager()
+    if found is None:
+        raise StackError(f"apt-get installed {PACKAGE} but no {' or '.join(PROGRAMS)} is on PATH")
+    return found
+
+
+def alertmanager_argv(binary: Path, workdir: Path, host: str, port: int) -> list[str]:
+    """Run one Alertmanager on host:port with its config and storage under `workdir` and
+    clustering off (otherwise it binds the gossip port 9094 on every interface)."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    config = workdir / "alertmanager.yml"
+    config.write_text(MINIMAL_CONFIG)
+    storage = workdir / "data"
+    storage.mkdir(exist_ok=True)
+    return [
+        str(binary),
+        f"--config.file={config}",
+        f"--storage.path={storage}",
+        f"--web.listen-address={host}:{port}",
+        "--cluster.listen-address=",
+    ]
