@@ -12,14 +12,19 @@ PY := $(VENV)/bin/python
 REQUIREMENTS_STAMP := $(VENV)/.requirements.sha256
 # `make test` runs against the test profile's own ports and data, never the `make run` stack.
 TEST_ENV := $(shell grep -E '^[A-Z_]+=' infra/test.env)
+# pytest-xdist workers for the tests that share the stack peacefully (each has its own database
+# and topics; most of their time is spent waiting on the servers); the `serial` ones, which stop
+# a server, run alone afterwards.
+TEST_WORKERS ?= 2
 
-.PHONY: help setup stack setup-db run test lint stop clean
+.PHONY: help setup stack setup-db run test lint stop clean monitor
 
 help:
 	@echo "make setup     create $(VENV) and install requirements-dev.txt (again only when one changes)"
 	@echo "make stack     start the local Kafka + PostgreSQL (run profile: 19092 / 15432)"
 	@echo "make setup-db  apply migrations and create the Kafka topics"
 	@echo "make run       setup + stack + start_pipeline.py"
+	@echo "make monitor   Prometheus (127.0.0.1:19090) scraping a running make run; installs prometheus"
 	@echo "make test      lint, the test stack (29092 / 25432), pytest, benchmark smoke"
 	@echo "make lint      ruff check"
 	@echo "make stop      stop both local stacks"
@@ -46,17 +51,24 @@ setup-db: stack
 run: setup stack
 	$(PY) start_pipeline.py
 
+# Beside a running `make run` (another terminal): Debian's prometheus, installed when missing,
+# with the scrape config generated from shared/services.py and infra/prometheus/rules.yml.
+monitor: setup
+	$(PY) -m infra.prometheus
+
 lint: setup
 	$(PY) -m ruff check .
 
 test: setup lint
 	env $(TEST_ENV) $(PY) -m infra.stack up --profile test
-	env $(TEST_ENV) $(PY) -m pytest
+	env $(TEST_ENV) $(PY) -m pytest -n $(TEST_WORKERS) -m "not serial"
+	env $(TEST_ENV) $(PY) -m pytest -m serial
 	env $(TEST_ENV) $(PY) -m bench.ingest --smoke
 	env $(TEST_ENV) $(PY) -m bench.indicators --smoke
 	env $(TEST_ENV) $(PY) -m bench.analytics --smoke
 	env $(TEST_ENV) $(PY) -m bench.forecast --smoke
 	env $(TEST_ENV) $(PY) -m bench.alerts --smoke
+	env $(TEST_ENV) $(PY) -m bench.export --smoke
 
 # Without a venv nothing was ever started from this checkout.
 stop:

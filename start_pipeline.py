@@ -1,4 +1,7 @@
-"""Start, watch and stop the pipeline's services as OS processes: `python start_pipeline.py`."""
+"""Start, watch and stop the pipeline's services as OS processes: `python start_pipeline.py`.
+
+`python start_pipeline.py status` shows one screen of a running pipeline instead (see
+`python -m pipeline status`)."""
 
 from __future__ import annotations
 
@@ -11,9 +14,12 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TextIO
 
-from pipeline_supervisor.output import forward, labelled
+from pipeline_supervisor.display import StatusDisplay
+from pipeline_supervisor.output import emit, forward, labelled
+from pipeline_supervisor.state_file import state_path, write_state
 from pipeline_supervisor.status import (
     ServiceView,
     Totals,
@@ -25,10 +31,21 @@ from pipeline_supervisor.status import (
 from shared.errors import SettingsError
 from shared.health import health_port
 from shared.services import Service, all_services
-from shared.settings import HealthSettings, build, check_setting_names, project_root
+from shared.settings import (
+    HealthSettings,
+    StackSettings,
+    build,
+    check_setting_names,
+    project_root,
+)
 
-# One-shot steps before any service starts: the schema first, then the topics.
-SETUP_STEPS: tuple[tuple[str, ...], ...] = (("db", "migrate"), ("shared.topic_setup",))
+# One-shot steps before any service starts: the schema first, then the roles the services log in
+# as (idempotent), then the topics.
+SETUP_STEPS: tuple[tuple[str, ...], ...] = (
+    ("db", "migrate"),
+    ("db", "bootstrap"),
+    ("shared.topic_setup",),
+)
 
 SETTINGS_EXIT = 2  # shared.service.run_service: a wrong setting, already explained in one line
 BACKOFF_FIRST_S = 1.0
@@ -59,6 +76,7 @@ class Child:
     process: subprocess.Popen[bytes] | None = None
     started_at: float = 0.0
     failures: int = 0
+    restarts: int = 0  # since start_pipeline started (the status screen shows it)
     restart_at: float | None = None
     last: Totals | None = None
     output: list[threading.Thread] = field(default_factory=list)
@@ -85,7 +103,7 @@ class Child:
 
 def say(message: str, out: TextIO | None = None) -> None:
     """One line of our own, to stderr unless `out` is given (status news goes to stdout)."""
-    print(f"start_pipeline: {message}", file=out or sys.stderr, flush=True)
+    emit(f"start_pipeline: {message}", out or sys.stderr)  # above a redrawn status line
 
 
 def check(child: Child, now: float) -> int | None:
@@ -105,6 +123,7 @@ def check(child: Child, now: float) -> int | None:
         return SETTINGS_EXIT
     # Any other exit, 0 included, is restarted: a service stops only when this supervisor says so.
     child.failures, delay = next_restart(child.failures, now - child.started_at)
+    child.restarts += 1
     child.restart_at = now + delay
     say(
         f"{child.name} exited with code {code} after {now - child.started_at:.1f}s; "
@@ -128,8 +147,14 @@ def supervise(
     status_every: float,
     host: str = "127.0.0.1",
     out: TextIO | None = None,
+    state_path: Path | None = None,
 ) -> int:
-    """Start every child and keep it running until `stop` is set; returns the exit code."""
+    """Start every child and keep it running until `stop` is set; returns the exit code.
+
+    Every `status_every` seconds the status line goes to `out` (in place on a terminal, on
+    change or once a minute in a file) and, with `state_path`, each child's state and restarts
+    to that file for `python start_pipeline.py status`.
+    """
     for child in children:
         child.start(time.monotonic())
     pids = ", ".join(
@@ -137,17 +162,36 @@ def supervise(
     )
     out = out or sys.stdout
     say(f"started {pids}; a status line every {status_every:g}s", out)
+    display = StatusDisplay(out)
     next_status = time.monotonic() + status_every
-    while not stop.wait(TICK_S):
-        now = time.monotonic()
-        for child in children:
-            # A Ctrl-C reaches the children too: their exits then are no crash.
-            if not stop.is_set() and check(child, now) == SETTINGS_EXIT:
-                return SETTINGS_EXIT
-        if now >= next_status:
-            next_status = now + status_every
-            say(format_status([observe(child, host) for child in children]), out)
+    try:
+        while not stop.wait(TICK_S):
+            now = time.monotonic()
+            for child in children:
+                # A Ctrl-C reaches the children too: their exits then are no crash.
+                if not stop.is_set() and check(child, now) == SETTINGS_EXIT:
+                    return SETTINGS_EXIT
+            if now >= next_status:
+                next_status = now + status_every
+                views = [observe(child, host) for child in children]
+                display.show(f"start_pipeline: {format_status(views)}", views)
+                if state_path is not None:
+                    write_state(state_path, children_states(children))
+    finally:
+        display.close()
     return 0
+
+
+def children_states(children: Sequence[Child]) -> dict[str, dict[str, object]]:
+    """What the state file says of each child: its state, restarts and pid."""
+    return {
+        child.name: {
+            "state": child.state,
+            "restarts": child.restarts,
+            "pid": child.process.pid if child.process else None,
+        }
+        for child in children
+    }
 
 
 def stop_all(children: Sequence[Child], grace_s: float = STOP_GRACE_S) -> list[str]:
@@ -250,6 +294,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["status"]:
+        # One screen of the running pipeline (the same as `python -m pipeline status`).
+        os.chdir(project_root())
+        from pipeline.status import main as status_main
+
+        return status_main(argv[1:])
     args = parse_args(argv)
     stop = threading.Event()
 
@@ -263,6 +314,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         check_setting_names()  # a mistyped name stops us before any setup step
         health = build(HealthSettings)
+        stack = build(StackSettings)
     except SettingsError as exc:
         say(str(exc))
         return SETTINGS_EXIT
@@ -280,7 +332,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             return code
     children = children_for(args.services, health)
     try:
-        code = supervise(children, stop, args.status_every, scrape_host(health.host))
+        code = supervise(
+            children,
+            stop,
+            args.status_every,
+            scrape_host(health.host),
+            state_path=state_path(stack, health),
+        )
     finally:
         say(f"stopping {', '.join(child.name for child in children)}", sys.stdout)
         stop_all(children)

@@ -101,12 +101,24 @@ SELECT last_ts FROM analytics_state WHERE consumer_group = %s AND symbol = %s AN
 LOCK_STATE = SELECT_LAST_TS + "FOR UPDATE"
 HAS_BAR = "SELECT EXISTS (SELECT 1 FROM price_bars WHERE symbol = %s AND interval = %s AND ts = %s)"
 SELECT_ADJUSTED_CLOSES = """
-SELECT ts, close, split_basis FROM price_bars_adjusted
+SELECT ts, close, split_basis, volume FROM price_bars_adjusted
 WHERE symbol = %s AND interval = %s AND ts <= %s
 ORDER BY ts
 """
-# A recompute rebuilds the indicators; the series' alert machines stay as they are (their members
-# of the stored object are copied over verbatim: `->` on `json` returns the text as written).
+SELECT_ALERTS = """
+SELECT state -> 'alerts' FROM analytics_state
+WHERE consumer_group = %s AND symbol = %s AND interval = %s
+"""
+# A recompute with its alerts rebuilt (analytics.alerts.live.rebuild) writes the whole state.
+REPLACE_WHOLE_STATE = """
+UPDATE analytics_state
+SET state = %s::json, revision = revision + 1, updated_at = now()
+WHERE consumer_group = %s AND symbol = %s AND interval = %s
+RETURNING revision
+"""
+# A recompute that rebuilds only the indicators: the series' alert machines stay as they are
+# (their members of the stored object are copied over verbatim: `->` on `json` returns the text
+# as written).
 REPLACE_STATE = """
 UPDATE analytics_state
 SET state = (left(%s, -1) || coalesce(',"alerts":' || (state -> 'alerts')::text, '') || '}')::json,
@@ -273,11 +285,27 @@ def lock_state(conn: psycopg.Connection, group: str, symbol: str, interval: str)
 
 
 def replace_state(
-    conn: psycopg.Connection, group: str, symbol: str, interval: str, state: SeriesState
+    conn: psycopg.Connection,
+    group: str,
+    symbol: str,
+    interval: str,
+    state: SeriesState,
+    alerts: AlertState | None = None,
 ) -> int:
-    """Overwrite a locked state with a recomputed one; returns its new revision."""
-    (row,) = conn.execute(REPLACE_STATE, (encode_state(state), group, symbol, interval)).fetchall()
+    """Overwrite a locked state with a recomputed one (its alert machines too when `alerts` is
+    given, else kept as stored); returns its new revision."""
+    if alerts is None:
+        statement, document = REPLACE_STATE, encode_state(state)
+    else:
+        statement, document = REPLACE_WHOLE_STATE, encode_state(state, alerts)
+    (row,) = conn.execute(statement, (document, group, symbol, interval)).fetchall()
     return int(row[0])
+
+
+def stored_alerts(conn: psycopg.Connection, group: str, symbol: str, interval: str) -> AlertState:
+    """A series' saved alert machines (empty when it has none yet)."""
+    row = conn.execute(SELECT_ALERTS, (group, symbol, interval)).fetchone()
+    return AlertState() if row is None or row[0] is None else AlertState.from_state(row[0])
 
 
 def series_of(conn: psycopg.Connection, group: str) -> list[tuple[str, str]]:
@@ -299,6 +327,7 @@ def has_bar(conn: psycopg.Connection, symbol: str, interval: str, ts: datetime) 
 
 def adjusted_closes(
     conn: psycopg.Connection, symbol: str, interval: str, until: datetime
-) -> list[tuple[datetime, float, float]]:
-    """(ts, close, split_basis) of a series on its newest basis, oldest first, up to `until`."""
+) -> list[tuple[datetime, float, float, int]]:
+    """(ts, close, split_basis, volume) of a series on its newest basis, oldest first, up to
+    `until`."""
     return conn.execute(SELECT_ADJUSTED_CLOSES, (symbol, interval, until)).fetchall()

@@ -22,8 +22,9 @@ from confluent_kafka import Producer
 from prometheus_client.parser import text_string_to_metric_families
 from psycopg import sql
 
+from db.bootstrap import bootstrap
 from db.migrate import migrate
-from shared.kafka import Topics, ensure_topics, make_producer, producer_config
+from shared.kafka import Topics, delete_topics, ensure_topics, make_producer, producer_config
 from shared.schemas import Bar, encode, event_id
 from shared.settings import KafkaSettings, PostgresSettings, build
 
@@ -58,10 +59,13 @@ def fresh_target(name: str) -> Iterator[BenchTarget]:
     postgres = base.model_copy(update={"dbname": dbname})
     try:
         migrate(postgres.conninfo())
+        # The services log in as pipeline_writer (shared/settings.load_settings): its grants.
+        bootstrap(postgres, dbname)
         topics = Topics(kafka.topic_prefix)
         ensure_topics(kafka, topics)
         yield BenchTarget(kafka, postgres, topics)
     finally:
+        delete_topics(kafka, Topics(kafka.topic_prefix))
         with psycopg.connect(base.conninfo(dbname="postgres"), autocommit=True) as conn:
             conn.execute(
                 sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(dbname))

@@ -1,4 +1,5 @@
-"""Apply db/migrations/NNNN_*.sql in order, once each, each in its own transaction."""
+"""Apply db/migrations/NNNN_*.sql in order, once each, each in its own transaction; then the
+partition upkeep, so a fresh database never meets a missing time partition."""
 
 from __future__ import annotations
 
@@ -6,11 +7,14 @@ import hashlib
 import logging
 import re
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import psycopg
 
+from db.partitions import ensure_partitions
 from shared.errors import StorageError
+from shared.settings import RetentionSettings, build
 
 logger = logging.getLogger(__name__)
 
@@ -58,8 +62,13 @@ def discover(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
     return migrations
 
 
-def migrate(conninfo: str, directory: Path = MIGRATIONS_DIR) -> list[str]:
-    """Apply the pending migrations; return the file names applied (empty: nothing to do)."""
+def migrate(
+    conninfo: str,
+    directory: Path = MIGRATIONS_DIR,
+    retention: RetentionSettings | None = None,
+) -> list[str]:
+    """Apply the pending migrations, then ensure the time partitions (db/partitions.py; with
+    `retention`, else RETENTION_* as built here); return the file names applied."""
     applied_now: list[str] = []
     with psycopg.connect(conninfo, autocommit=True) as conn:
         conn.execute("SELECT pg_advisory_lock(%s)", (_LOCK_KEY,))
@@ -77,6 +86,8 @@ def migrate(conninfo: str, directory: Path = MIGRATIONS_DIR) -> list[str]:
                     continue
                 _apply(conn, migration)
                 applied_now.append(migration.path.name)
+            # Still under the lock: two starting services never create the same partition.
+            ensure_partitions(conn, retention or build(RetentionSettings), datetime.now(UTC))
         finally:
             conn.execute("SELECT pg_advisory_unlock(%s)", (_LOCK_KEY,))
     return applied_now

@@ -12,6 +12,7 @@ from functools import partial
 from operator import attrgetter
 
 from infra.alertmanager import ensure_alertmanager
+from infra.chromium import ensure_chromium
 from infra.host import say
 from infra.kafka_broker import kafka_status, start_kafka, stop_kafka
 from infra.postgres import postgres_status, remove_socket_dir, start_postgres, stop_postgres
@@ -148,10 +149,31 @@ def up(profile: Profile, stack: StackSettings) -> None:
         start_kafka(profile)
     if start_postgres_here:
         start_postgres(profile, postgres_settings)
+        bootstrap_roles(profile, postgres_settings)
     if profile.name == "test":
         # The alert relay's tests run a real Alertmanager (Debian's package).
         say(f"alertmanager: {ensure_alertmanager()}")
+        # The dashboard's end-to-end test drives Debian's headless Chromium.
+        say(f"chromium: {ensure_chromium()}")
     say(f"{profile.name} stack ready in {time.monotonic() - started:.1f}s")
+
+
+def bootstrap_roles(profile: Profile, settings: PostgresSettings) -> None:
+    """The writer and reader roles on the local cluster (`python -m db bootstrap`), and the
+    reader's connection string for people, its password masked."""
+    import psycopg
+
+    from db.bootstrap import bootstrap, reader_url
+    from shared.errors import PipelineError
+
+    try:
+        bootstrap(settings)
+    except (psycopg.Error, PipelineError) as exc:
+        raise StackError(f"postgres {profile.postgres_port}: db bootstrap failed: {exc}") from None
+    say(
+        f"postgres {profile.postgres_port}: roles {settings.writer_user} (services) and "
+        f"{settings.reader_user} ready; read with {reader_url(settings)}"
+    )
 
 
 def down(profile: Profile, stack: StackSettings) -> None:

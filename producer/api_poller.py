@@ -28,6 +28,9 @@ class PollContext:
     pool: ConnectionPool
     health: Health
     stop: threading.Event
+    # The one retry around each API request (API_RETRY_ATTEMPTS, API_RETRY_BACKOFF_S).
+    retry_attempts: int = 5
+    retry_backoff_s: float = 1.0
 
 
 class Poller(Protocol):
@@ -47,9 +50,18 @@ def run_api_poller(
     gate, health, stop = context_parts
     pool = make_pool(settings.postgres, service)
     try:
-        with KafkaPublisher(make_producer(settings.kafka, service)) as publisher:
+        with KafkaPublisher(make_producer(settings.kafka, service), stop=stop) as publisher:
             poller = make_poller(
-                PollContext(gate, publisher, topics_for(settings.kafka), pool, health, stop)
+                PollContext(
+                    gate,
+                    publisher,
+                    topics_for(settings.kafka),
+                    pool,
+                    health,
+                    stop,
+                    retry_attempts=settings.api.api_retry_attempts,
+                    retry_backoff_s=settings.api.api_retry_backoff_s,
+                )
             )
             if once:
                 return poller.poll()

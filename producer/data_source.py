@@ -6,6 +6,7 @@ import logging
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 import requests
 
@@ -13,6 +14,7 @@ from producer.replay.adapters import RecordingAdapter, ReplayAdapter
 from producer.replay.index import ReplayIndex
 from producer.replay.manifest import Manifest
 from producer.replay.overlay import Overlay
+from shared.metrics import API_REQUESTS
 from shared.settings import DataSource, SourceSettings
 
 logger = logging.getLogger(__name__)
@@ -37,6 +39,16 @@ BROWSER_HEADERS = {
 }
 
 
+# Hosts of the external APIs -> the `api` label of pipeline_api_requests_total (bounded).
+_API_HOSTS = (("yahoo.com", "yahoo"), ("finnhub.io", "finnhub"), ("stlouisfed.org", "fred"))
+
+
+def api_of(url: str) -> str:
+    """Which API a request goes to: yahoo, finnhub, fred, or other."""
+    host = urlsplit(url).hostname or ""
+    return next((api for suffix, api in _API_HOSTS if host.endswith(suffix)), "other")
+
+
 class _Observed:
     """Shows each response to its observers: yfinance keeps status codes and raw bodies hidden."""
 
@@ -45,7 +57,13 @@ class _Observed:
         self.observers: list[ResponseObserver] = []
 
     def request(self, *args: Any, **kwargs: Any) -> Any:
-        response = super().request(*args, **kwargs)  # type: ignore[misc]
+        api = api_of(str(kwargs.get("url", args[1] if len(args) > 1 else "")))
+        try:
+            response = super().request(*args, **kwargs)  # type: ignore[misc]
+        except Exception:
+            API_REQUESTS.labels(api, "error").inc()  # no response: timeout, refused, …
+            raise
+        API_REQUESTS.labels(api, str(response.status_code)).inc()
         for observe in self.observers:
             observe(response)
         return response

@@ -1,4 +1,5 @@
-"""finnhub-python on our session: one rate limiter, retries, and errors mapped to ours."""
+"""finnhub-python on our session: HTTP only (one request per call, in the process's rate limit),
+errors mapped by the shared status map; retrying is the caller's, once."""
 
 from __future__ import annotations
 
@@ -10,19 +11,29 @@ import finnhub
 import requests
 from finnhub.exceptions import FinnhubAPIException, FinnhubRequestException
 
-from producer.api_errors import ApiAuthError, ApiGate, NotFoundError, retryable_transport
+from producer.api_errors import ApiGate, error_for_status, retryable_transport
 from producer.data_source import build_session
-from producer.poll_loop import RateLimiter, call_with_retry
+from producer.poll_loop import RateLimiter
 from producer.replay.index import ReplayIndex
 from shared.errors import RetryableError, SourceError
 from shared.health import Health
+from shared.redaction import redact, register_secret
 from shared.settings import DataSource, Settings
 
 T = TypeVar("T")
 
+# Finnhub takes the key in this header as well as in the `token` query parameter; a header never
+# appears in a URL, so never in an error message that repeats one.
+TOKEN_HEADER = "X-Finnhub-Token"  # noqa: S105 (a header name, not a secret)
+
 
 class FinnhubApi:
-    """The Finnhub calls this pipeline makes, through finnhub.Client's real request path."""
+    """The Finnhub calls this pipeline makes, through finnhub.Client's real request path.
+
+    Each call is one request: a 429 or 5xx raises RetryableError for the caller's retry (the
+    news poll's, or the market poll's around the whole instrument snapshot), so retries never
+    nest.
+    """
 
     def __init__(
         self,
@@ -33,34 +44,31 @@ class FinnhubApi:
         stop: threading.Event,
         timeout_s: float,
     ) -> None:
-        self._client = finnhub.Client(api_key=api_key or "")
-        # The client keeps a requests.Session: ours carries replay/recording and observers.
+        self._client = finnhub.Client(api_key="")
+        # The client keeps a requests.Session: ours carries replay/recording and observers. The
+        # key goes in a header, not in the client's `token` query parameter.
         session.headers.update(self._client._session.headers)
-        session.params["token"] = api_key or ""  # type: ignore[index]
+        if api_key:
+            register_secret(api_key)
+            session.headers[TOKEN_HEADER] = api_key
         self._client._session = session
         self._client.DEFAULT_TIMEOUT = timeout_s
         self._limiter = limiter
         self._stop = stop
 
     def _call(self, what: str, call: Callable[[], T]) -> T:
-        def attempt() -> T:
-            try:
-                return call()
-            except FinnhubAPIException as exc:
-                status = exc.status_code
-                if status in (401, 403):
-                    raise ApiAuthError(f"{what}: HTTP {status} {exc.message}") from None
-                if status == 429 or status >= 500:
-                    raise RetryableError(f"{what}: HTTP {status}") from None
-                if status == 404:
-                    raise NotFoundError(f"{what}: HTTP 404") from None
-                raise SourceError(f"{what}: HTTP {status} {exc.message}") from None
-            except FinnhubRequestException as exc:
-                raise SourceError(f"{what}: {str(exc)[:200]}") from None
-            except (requests.Timeout, requests.ConnectionError) as exc:
-                raise retryable_transport(exc, what) from None
-
-        return call_with_retry(attempt, limiter=self._limiter, stop=self._stop, what=what)
+        if not self._limiter.acquire(self._stop):
+            raise RetryableError(f"{what}: stopping")
+        try:
+            return call()
+        except FinnhubAPIException as exc:
+            raise error_for_status(exc.status_code, what, str(exc.message)) or SourceError(
+                redact(f"{what}: {exc}")
+            ) from None
+        except FinnhubRequestException as exc:
+            raise SourceError(redact(f"{what}: {str(exc)[:200]}")) from None
+        except (requests.Timeout, requests.ConnectionError) as exc:
+            raise retryable_transport(exc, what) from None
 
     def company_news(self, symbol: str, start: str, end: str) -> list[dict[str, Any]]:
         return self._call(

@@ -1,4 +1,5 @@
-"""A small FRED client on `requests` (timeouts, replay session, one rate limiter, pagination)."""
+"""A small FRED client on `requests`: HTTP only (timeouts, replay session, the process's rate
+limit per request, pagination, the shared status map); retrying is the caller's."""
 
 from __future__ import annotations
 
@@ -8,13 +9,19 @@ from typing import Any
 import requests
 
 from producer.api_errors import check_response, retryable_transport
-from producer.poll_loop import RateLimiter, call_with_retry
+from producer.poll_loop import RateLimiter
+from shared.errors import RetryableError
+from shared.redaction import register_secret
 
 BASE_URL = "https://api.stlouisfed.org/fred/"
 
 
 class FredClient:
-    """GET /fred/series and /fred/series/observations as parsed JSON (values stay strings)."""
+    """GET /fred/series and /fred/series/observations as parsed JSON (values stay strings).
+
+    FRED takes its key only as the `api_key` query parameter: the key is registered for
+    redaction, and transport errors (which repeat the URL) are redacted.
+    """
 
     def __init__(
         self,
@@ -27,6 +34,7 @@ class FredClient:
     ) -> None:
         self._session = session
         self._api_key = api_key
+        register_secret(api_key)
         self._limiter = limiter
         self._stop = stop
         self._timeout_s = timeout_s
@@ -36,18 +44,14 @@ class FredClient:
         query = {**params, "file_type": "json"}
         if self._api_key:
             query["api_key"] = self._api_key
-
-        def call() -> dict[str, Any]:
-            try:
-                response = self._session.get(
-                    BASE_URL + endpoint, params=query, timeout=self._timeout_s
-                )
-            except (requests.Timeout, requests.ConnectionError) as exc:
-                raise retryable_transport(exc, what) from None
-            check_response(response, what)
-            return response.json()
-
-        return call_with_retry(call, limiter=self._limiter, stop=self._stop, what=what)
+        if not self._limiter.acquire(self._stop):
+            raise RetryableError(f"{what}: stopping")
+        try:
+            response = self._session.get(BASE_URL + endpoint, params=query, timeout=self._timeout_s)
+        except (requests.Timeout, requests.ConnectionError) as exc:
+            raise retryable_transport(exc, what) from None
+        check_response(response, what)
+        return response.json()
 
     def series(self, series_id: str) -> dict[str, Any]:
         """The series' metadata (FRED's `seriess[0]`)."""
@@ -57,7 +61,11 @@ class FredClient:
     def observations(
         self, series_id: str, *, observation_start: str | None = None, limit: int = 100_000
     ) -> tuple[list[dict[str, Any]], str | None]:
-        """Every observation (all pages) and the response's realtime_start."""
+        """Every observation (all pages) and the response's realtime_start.
+
+        A retry of a failed page asks from the first page again: FRED serves up to 100,000
+        observations a page, so nearly every series is one page.
+        """
         params: dict[str, Any] = {"series_id": series_id, "limit": limit}
         if observation_start:
             params["observation_start"] = observation_start

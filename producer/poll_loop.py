@@ -45,7 +45,7 @@ class RateLimiter:
 def call_with_retry(
     call: Callable[[], T],
     *,
-    limiter: RateLimiter,
+    limiter: RateLimiter | None,
     stop: threading.Event,
     what: str,
     attempts: int = 5,
@@ -55,11 +55,12 @@ def call_with_retry(
     """`call()` within the rate limit, retried on RetryableError (HTTP 429, 5xx, timeouts).
 
     Backoff is exponential with full jitter (tenacity's wait_random_exponential), interrupted
-    by `stop`; after the last attempt the RetryableError propagates to the caller.
+    by `stop`; after the last attempt the RetryableError propagates to the caller. `limiter`
+    None: the call takes its API's slot itself (the Finnhub and FRED clients, one per request).
     """
 
     def attempt() -> T:
-        if not limiter.acquire(stop):
+        if limiter is not None and not limiter.acquire(stop):
             raise RetryableError(f"{what}: stopping")
         return call()
 

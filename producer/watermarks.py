@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 from collections import defaultdict
 from collections.abc import Callable
@@ -35,20 +36,33 @@ class Confirmed:
 
 
 class DeliveryTracker:
-    """Collects delivery reports per key; callbacks run on the producer's poll/flush thread."""
+    """Collects delivery reports per key; callbacks run on the producer's poll/flush thread.
+
+    A message is in flight from `callback()` until its report runs, which may be after the
+    flush that was meant to wait for it (a flush times out while the broker is away): a tracker
+    that lives as long as its producer gets those late reports, and an in-flight message bounds
+    the watermark exactly like a failed one, so the watermark never passes a message whose
+    delivery is not confirmed.
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._delivered: dict[str, list[tuple[datetime, str]]] = defaultdict(list)
         self._failed: dict[str, datetime] = {}
+        self._in_flight: dict[str, dict[int, datetime]] = defaultdict(dict)
+        self._tokens = itertools.count()
 
     def callback(
         self, key: str, ts: datetime, event_id: str
     ) -> Callable[[KafkaError | None, Message], None]:
-        """A delivery callback for one message of `key` stamped `ts`."""
+        """A delivery callback for one message of `key` stamped `ts` (in flight from now on)."""
+        token = next(self._tokens)
+        with self._lock:
+            self._in_flight[key][token] = ts
 
         def on_delivery(error: KafkaError | None, _message: Message) -> None:
             with self._lock:
+                self._in_flight[key].pop(token, None)
                 if error is None:
                     self._delivered[key].append((ts, event_id))
                 else:
@@ -60,17 +74,44 @@ class DeliveryTracker:
         with self._lock:
             return sorted(self._failed)
 
+    def in_flight(self) -> int:
+        """Messages whose delivery report has not run yet."""
+        with self._lock:
+            return sum(len(tokens) for tokens in self._in_flight.values())
+
+    def clear_failures(self, key: str) -> None:
+        """`key` is being published again: its failed messages are re-sent (in flight again) or
+        no longer offered by the API, so they stop bounding its watermark."""
+        with self._lock:
+            self._failed.pop(key, None)
+
     def confirmed(self) -> dict[str, Confirmed]:
-        """Per key, the newest delivered ts below the oldest failed one (never past a failure)."""
+        """Per key, the newest delivered ts below the oldest failed or in-flight one."""
         with self._lock:
             result: dict[str, Confirmed] = {}
             for key, delivered in self._delivered.items():
-                limit = self._failed.get(key)
+                limit = self._limit(key)
                 safe = [d for d in delivered if limit is None or d[0] < limit]
                 if safe:
                     ts, event_id = max(safe)
                     result[key] = Confirmed(ts, event_id)
             return result
+
+    def forget(self, confirmed: dict[str, Confirmed]) -> None:
+        """Drop the reports `confirmed` accounts for: a long-lived tracker stays small."""
+        with self._lock:
+            for key, mark in confirmed.items():
+                kept = [d for d in self._delivered.get(key, []) if d[0] > mark.ts]
+                if kept:
+                    self._delivered[key] = kept
+                else:
+                    self._delivered.pop(key, None)
+
+    def _limit(self, key: str) -> datetime | None:
+        bounds = list(self._in_flight.get(key, {}).values())
+        if key in self._failed:
+            bounds.append(self._failed[key])
+        return min(bounds) if bounds else None
 
 
 class WatermarkStore:

@@ -18,7 +18,9 @@ from yfinance.exceptions import (
     YFTickerMissingError,
 )
 
+from producer.api_errors import NotFoundError, error_for_status
 from shared.errors import RetryableError, SourceError
+from shared.redaction import describe_error
 
 if TYPE_CHECKING:
     from producer.data_source import ObservableSession
@@ -108,7 +110,7 @@ class YahooClient:
             raise UnknownSymbolError(symbol, str(exc)) from exc
         except (OSError, ValueError, YFException) as exc:  # transport, timeouts, non-JSON bodies
             self._raise_for_status(symbol, exc)
-            raise RetryableError(f"{symbol}: {type(exc).__name__}: {exc}") from exc
+            raise RetryableError(f"{symbol}: {describe_error(exc)}") from exc  # no crumb
         self._raise_for_status(symbol, None)
         return ChartFetch(symbol, interval, start, end, frame, self._chart(), fetched_at)
 
@@ -118,11 +120,15 @@ class YahooClient:
             self._chart_response = (int(response.status_code), bytes(response.content))
 
     def _raise_for_status(self, symbol: str, cause: BaseException | None) -> None:
+        """The chart response's status through the shared map: 404 is an unknown symbol, 429
+        and 5xx are retried. Other statuses (a refused window, a stale crumb) are left to
+        yfinance's own error, which `fetch` maps."""
         status = self._chart_response[0] if self._chart_response else None
-        if status == 404:
+        error = error_for_status(status, f"{symbol}: Yahoo chart") if status else None
+        if isinstance(error, NotFoundError):
             raise UnknownSymbolError(symbol, "Yahoo answered HTTP 404 (no such symbol)") from cause
-        if status == 429 or (status is not None and status >= 500):
-            raise RetryableError(f"{symbol}: Yahoo answered HTTP {status}") from cause
+        if isinstance(error, RetryableError):
+            raise error from cause
 
     def _chart(self) -> dict[str, Any] | None:
         if self._chart_response is None:

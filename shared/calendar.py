@@ -9,8 +9,9 @@ from zoneinfo import ZoneInfo
 
 import exchange_calendars
 
-# exchange_calendars starts a calendar 20 years back by default; recorded data reaches 2010 and
-# a backfill may reach further, so the calendar is built from here on.
+# exchange_calendars starts a calendar 20 years back by default; recorded data reaches 2010, so
+# the calendar is built from here on. A request reaching further back (a backfill of MSFT from
+# 1986) gets a calendar built from its own earliest date: see `get_calendar(name, start)`.
 DEFAULT_START = date(2000, 1, 1)
 
 
@@ -23,8 +24,12 @@ class Session:
     close: datetime
 
 
+class OutsideCalendarError(ValueError):
+    """A date the calendar was not built for: its sessions are unknown, not absent."""
+
+
 class ExchangeCalendar:
-    """Sessions of one exchange between DEFAULT_START and about a year from now."""
+    """Sessions of one exchange between `start` (DEFAULT_START) and about a year from now."""
 
     def __init__(self, name: str, start: date = DEFAULT_START) -> None:
         calendar = exchange_calendars.get_calendar(name, start=start.isoformat())
@@ -57,7 +62,7 @@ class ExchangeCalendar:
     def session(self, day: date) -> Session | None:
         """The session on `day`, or None when the exchange is closed (weekend, holiday)."""
         if not self.first_day <= day <= self.last_day:
-            raise ValueError(
+            raise OutsideCalendarError(
                 f"{day} is outside the {self.name} calendar ({self.first_day}..{self.last_day})"
             )
         return self._sessions.get(day)
@@ -70,7 +75,17 @@ class ExchangeCalendar:
         return None
 
 
+def get_calendar(name: str, start: date | None = None) -> ExchangeCalendar:
+    """The calendar of exchange `name` (an exchange_calendars code such as XNYS), built once.
+
+    With `start` before DEFAULT_START (the earliest date a request asks for), a calendar built
+    from January 1st of that year: history before 2000 must not fail for want of sessions.
+    """
+    if start is None or start >= DEFAULT_START:
+        return _calendar(name, DEFAULT_START)
+    return _calendar(name, date(start.year, 1, 1))
+
+
 @lru_cache(maxsize=8)
-def get_calendar(name: str) -> ExchangeCalendar:
-    """The calendar of exchange `name` (an exchange_calendars code such as XNYS), built once."""
-    return ExchangeCalendar(name)
+def _calendar(name: str, start: date) -> ExchangeCalendar:
+    return ExchangeCalendar(name, start)

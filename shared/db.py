@@ -24,7 +24,7 @@ def check_database(settings: PostgresSettings) -> None:
     except psycopg.OperationalError as exc:
         raise SettingsError(
             f"PostgreSQL at {settings.describe()} (POSTGRES_HOST/POSTGRES_PORT/POSTGRES_DBNAME/"
-            f"POSTGRES_USER/POSTGRES_PASSWORD) did not answer: {first_line(exc)}"
+            f"{settings.login_names()}) did not answer: {first_line(exc)}"
         ) from None
 
 

@@ -1,4 +1,5 @@
-"""A minimal /healthz (red with a reason, notes beside) and /metrics from a daemon thread."""
+"""A minimal /healthz (red with a reason, notes beside), /readyz and /metrics from a daemon
+thread."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from shared import services
 from shared.errors import SettingsError
-from shared.metrics import HEALTHY
+from shared.metrics import HEALTHY, READY
+from shared.redaction import redact
 from shared.settings import HealthSettings
 
 logger = logging.getLogger(__name__)
@@ -39,11 +41,19 @@ class Health:
         self.service = service
         self._reasons: dict[str, str] = {}
         self._notes: dict[str, str] = {}
+        # Why the service is not ready (/readyz); a service that never says so is ready.
+        self._unready: dict[str, str] = {}
         self._lock = threading.Lock()
         HEALTHY.set(1)
+        READY.set(1)
 
     def red(self, key: str, reason: str) -> None:
-        """Turn red for `key` (logged once per change of reason)."""
+        """Turn red for `key` (logged once per change of reason).
+
+        The reason is redacted: it is often an exception's text, which may repeat a URL with
+        its query credentials, and /healthz is not a secret.
+        """
+        reason = redact(reason)
         with self._lock:
             changed = self._reasons.get(key) != reason
             self._reasons[key] = reason
@@ -60,6 +70,7 @@ class Health:
 
     def note(self, key: str, text: str) -> None:
         """Note `text` for `key` without turning red (logged once per change of text)."""
+        text = redact(text)
         with self._lock:
             changed = self._notes.get(key) != text
             self._notes[key] = text
@@ -69,6 +80,24 @@ class Health:
     def clear_note(self, key: str) -> None:
         with self._lock:
             self._notes.pop(key, None)
+
+    def not_ready(self, key: str, reason: str) -> None:
+        """Not ready for `key` (/readyz 503): e.g. a consumer still joining its group.
+
+        Separate from red: a member waiting for its assignment is healthy, only not serving yet.
+        """
+        with self._lock:
+            self._unready[key] = reason
+            READY.set(0)
+
+    def ready(self, key: str) -> None:
+        with self._lock:
+            self._unready.pop(key, None)
+            READY.set(0 if self._unready else 1)
+
+    def readiness(self) -> tuple[bool, list[str]]:
+        with self._lock:
+            return not self._unready, list(self._unready.values())
 
     def snapshot(self) -> tuple[bool, list[str]]:
         with self._lock:
@@ -117,6 +146,16 @@ def _handler_for(health: Health) -> type[BaseHTTPRequestHandler]:
                     }
                 ).encode()
                 self._reply(200 if ok else 503, "application/json", body)
+            elif self.path.startswith("/readyz"):
+                ready, reasons = health.readiness()
+                body = json.dumps(
+                    {
+                        "service": health.service,
+                        "status": "ready" if ready else "not ready",
+                        "reasons": reasons,
+                    }
+                ).encode()
+                self._reply(200 if ready else 503, "application/json", body)
             elif self.path.startswith("/metrics"):
                 self._reply(200, CONTENT_TYPE_LATEST, generate_latest())
             else:

@@ -89,3 +89,63 @@ COMMIT_LATENCY = Histogram(
         30.0,
     ),
 )
+
+# -- The consumer loop (shared/loop/): every consumer group member --------------------------------
+REJECTED = Counter(
+    "pipeline_messages_rejected",
+    "Messages dead-lettered by a consumer, by topic and reason class "
+    "(schema, validation, value, database, handler)",
+    ["topic", "reason"],
+)
+BATCH_MESSAGES = Histogram(
+    "pipeline_batch_messages",
+    "Messages (records and dead letters) per committed batch write",
+    buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000),
+)
+WRITE_SECONDS = Histogram(
+    "pipeline_write_duration_seconds",
+    "One batch write: process() and the transaction, to the return of its COMMIT",
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
+)
+PARTITIONS = Gauge(
+    "pipeline_partitions",
+    "Partitions this member owns, by state (consuming, paused, awaiting_offsets)",
+    ["state"],
+)
+READY = Gauge(
+    "pipeline_ready", "1 when /readyz is green (in its group, every owned partition consuming)"
+)
+
+# -- Producers: the external APIs --------------------------------------------------------------
+API_REQUESTS = Counter(
+    "pipeline_api_requests",
+    "HTTP requests to the external APIs, by api (yahoo, finnhub, fred, other) and HTTP status "
+    "('error' when no response came: timeout, connection refused)",
+    ["api", "status"],
+)
+
+# -- The monitor service (pipeline.monitor): figures read from PostgreSQL and the broker ---------
+CONSUMER_LAG = Gauge(
+    "pipeline_consumer_lag_messages",
+    "Broker high watermark minus the offset stored in consumer_offsets, per group and partition",
+    ["group", "topic", "partition"],
+)
+DATA_AGE = Gauge(
+    "pipeline_data_age_seconds", "Wall-clock age of the newest stored data of a domain", ["domain"]
+)
+DATA_STALE = Gauge(
+    "pipeline_data_stale",
+    "1 while a domain is past its freshness SLA (on the exchange's clock), else 0",
+    ["domain"],
+)
+ALERT_EVENTS = Gauge(
+    "pipeline_alert_events", "Rows in alert_events by rule and state", ["rule", "state"]
+)
+MONITOR_RUNS = Counter(
+    "pipeline_monitor_runs", "Monitor rounds by outcome (ok, failed)", ["outcome"]
+)
+PARTITION_UPKEEP = Counter(
+    "pipeline_partition_upkeep",
+    "Partition upkeep calls by outcome (ok, failed, unavailable: db.partitions not installed)",
+    ["outcome"],
+)

@@ -162,6 +162,8 @@ def decode(raw: bytes | None, model: type[M]) -> M:
         decoder = _decoders[model] = msgspec.json.Decoder(model)
     try:
         message = decoder.decode(raw)
+    except UnicodeDecodeError as exc:  # msgspec's error for invalid UTF-8 inside a string
+        raise SchemaError(f"not a valid {model.__struct_config__.tag}: {exc}", raw=raw) from None
     except msgspec.DecodeError as exc:
         _raise_if_newer(raw)
         raise SchemaError(f"not a valid {model.__struct_config__.tag}: {exc}", raw=raw) from None

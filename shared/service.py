@@ -14,6 +14,7 @@ from typing import Any
 from shared import services
 from shared.errors import PipelineError, SettingsError
 from shared.health import Health, HealthServer, health_port
+from shared.redaction import install_log_redaction
 from shared.settings import load_settings
 
 logger = logging.getLogger(__name__)
@@ -28,6 +29,8 @@ def configure_logging(service: str, level: str = "INFO") -> None:
         format=f"%(asctime)s %(levelname)s {service} %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    # API keys travel in URLs (FRED's api_key) that error messages repeat: mask them in every line.
+    install_log_redaction()
     # pandas 3 makes yfinance warn about `inplace` on every call: not ours to fix, nor to flood.
     warnings.filterwarnings("ignore", module="yfinance")
 

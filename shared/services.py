@@ -65,6 +65,18 @@ ALERT_RELAY = _register(
     40,
     "alert_events → alerts.events (+ webhook, Alertmanager), one active instance",
 )
+# Reads only: the web page on DASHBOARD_PORT; this offset is its /healthz and /metrics.
+ANALYTICS_DASHBOARD = _register(
+    "analytics.dashboard",
+    70,
+    "PostgreSQL → a live web page: prices, indicators, forecasts, alerts, freshness, health",
+)
+# Freshness, pipeline_metrics and partition upkeep: one small service, after those it watches.
+PIPELINE_MONITOR = _register(
+    "pipeline.monitor",
+    50,
+    "consumer lag, data freshness and every service's figures → pipeline_metrics; partition upkeep",
+)
 
 
 def all_services() -> tuple[Service, ...]:

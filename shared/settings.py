@@ -120,6 +120,12 @@ class PostgresSettings(BaseSettings):
     dbname: str = "pipeline"
     user: str = "pipeline"
     password: SecretStr = SecretStr("pipeline")
+    # POSTGRES_USER is the owner (migrations, partition upkeep, `python -m db bootstrap`); the
+    # services connect as the writer (DML and TEMP, no DDL), people as the reader (SELECT).
+    writer_user: str = "pipeline_writer"
+    writer_password: SecretStr = SecretStr("pipeline_writer")
+    reader_user: str = "pipeline_reader"
+    reader_password: SecretStr = SecretStr("pipeline_reader")
     sslmode: Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-full"] = "prefer"
     pool_min_size: int = Field(1, ge=0)
     pool_max_size: int = Field(4, ge=1)
@@ -160,6 +166,22 @@ class PostgresSettings(BaseSettings):
             keepalives_interval=self.keepalives_interval_s,
             keepalives_count=self.keepalives_count,
         )
+
+    def as_writer(self) -> PostgresSettings:
+        """The same database as the services' login, `pipeline_writer` (db/bootstrap.py)."""
+        return self.model_copy(update={"user": self.writer_user, "password": self.writer_password})
+
+    def login_names(self) -> str:
+        """The settings that give this login (for error lines): the writer's, reader's or
+        owner's user and password."""
+        for role, prefix in ((self.writer_user, "WRITER_"), (self.reader_user, "READER_")):
+            if self.user == role:
+                return f"POSTGRES_{prefix}USER/POSTGRES_{prefix}PASSWORD"
+        return "POSTGRES_USER/POSTGRES_PASSWORD"
+
+    def as_reader(self) -> PostgresSettings:
+        """The same database as the read-only login, `pipeline_reader` (db/bootstrap.py)."""
+        return self.model_copy(update={"user": self.reader_user, "password": self.reader_password})
 
     def session_timeouts(self, max_poll_interval_ms: int) -> dict[str, int]:
         """statement_timeout, lock_timeout and idle_in_transaction_session_timeout (ms) for a
@@ -290,6 +312,10 @@ class ApiSettings(BaseSettings):
     # One limiter per API per process, below the providers' limits (Finnhub 60/min, FRED 120/min).
     finnhub_requests_per_minute: int = Field(55, ge=1)
     fred_requests_per_minute: int = Field(110, ge=1)
+    # The one retry around each Finnhub/FRED request (429, 5xx, timeouts): attempts, and the
+    # first backoff (doubling, full jitter, at most 60 s).
+    api_retry_attempts: int = Field(5, ge=1)
+    api_retry_backoff_s: float = Field(1.0, gt=0)
 
     @field_validator("finnhub_api_key", "fred_api_key", mode="before")
     @classmethod
@@ -434,6 +460,9 @@ class ForecastSettings(BaseSettings):
     time_budget_s: float = Field(2.0, gt=0)  # one origin's fit gives up after this ("timeout")
     # Fit processes (0: fit in the consumer's own process); unset: one per core.
     workers: int | None = Field(None, ge=0)
+    # How much lower the fit processes' CPU priority is (os.nice): fits yield to the services
+    # whose latency counts. 0 keeps the consumer's priority.
+    fit_nice: int = Field(10, ge=0, le=19)
     # Due origins one batch hands the pool at most; the rest of the batch waits for the next.
     max_origins_per_batch: int = Field(200, ge=1)
     exchange: str = "XNYS"
@@ -520,6 +549,36 @@ class AlertSettings(BaseSettings):
         return self
 
 
+class DashboardSettings(BaseSettings):
+    """The live dashboard (`python -m analytics.dashboard`): where it serves, as whom it reads."""
+
+    model_config = _config("DASHBOARD_")
+
+    host: str = "127.0.0.1"
+    port: int = Field(18050, ge=1, le=65535)
+    # The page asks for new bars this often (short polling: no connection held per viewer).
+    refresh_s: float = Field(5.0, gt=0, le=300)
+    # Bars of the chosen series drawn at most (the newest ones).
+    bars: int = Field(250, ge=10, le=20_000)
+    # reader: the read-only POSTGRES_READER_USER login (`python -m db bootstrap` creates it);
+    # writer: the services' POSTGRES_WRITER_USER login, for a database without that role.
+    read_as: Literal["reader", "writer"] = "reader"
+    # Where the service-health panel asks each service's /healthz: {name} is the service's
+    # name with dashes (its compose host name), {port} its health port.
+    health_url: str = "http://127.0.0.1:{port}/healthz"
+
+    @field_validator("health_url")
+    @classmethod
+    def _template(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")) or "{port}" not in value:
+            raise ValueError("expected an http:// URL with {port} (and optionally {name})")
+        return value
+
+    def login(self, postgres: PostgresSettings) -> PostgresSettings:
+        """The PostgreSQL settings the dashboard connects with (DASHBOARD_READ_AS)."""
+        return postgres.as_reader() if self.read_as == "reader" else postgres.as_writer()
+
+
 class HealthSettings(BaseSettings):
     """Where each service serves /healthz and /metrics."""
 
@@ -530,6 +589,174 @@ class HealthSettings(BaseSettings):
     base_port: int = Field(18080, ge=1, le=65000)
     port: int | None = Field(None, ge=0, le=65535)
     replica_index: int = Field(0, ge=0)
+
+
+class FreshnessSettings(BaseSettings):
+    """Per-domain data-freshness SLAs (pipeline/freshness.py says how each is counted).
+
+    Bars, indicators and forecasts: after the session close that owed them (daily) or in
+    in-session time (intraday); articles: after a session close; observations: wall-clock age.
+    """
+
+    model_config = _config("FRESHNESS_")
+
+    bars_sla_s: float = Field(3600.0, gt=0)
+    indicators_sla_s: float = Field(3600.0, gt=0)
+    forecasts_sla_s: float = Field(3600.0, gt=0)
+    articles_sla_s: float = Field(86400.0, gt=0)
+    # FRED publishes monthly and quarterly series: a quarter and a bit.
+    observations_sla_s: float = Field(120 * 86400.0, gt=0)
+
+
+class MonitorSettings(BaseSettings):
+    """The monitor service (python -m pipeline.monitor): how often it records its figures."""
+
+    model_config = _config("MONITOR_")
+
+    interval_s: float = Field(60.0, gt=0)
+    # pipeline_metrics rows older than this are deleted (a minute's worth each round).
+    retention_days: float = Field(30.0, gt=0)
+
+
+def _replica_counts(value: Any) -> Any:
+    """`consumer.storage=3,analytics.consumer=2` → {name: count}; names checked by the model."""
+    if not isinstance(value, str):
+        return value
+    counts: dict[str, Any] = {}
+    for part in (p.strip() for p in value.split(",")):
+        if not part:
+            continue
+        name, sep, count = part.partition("=")
+        if not sep or not name.strip():
+            raise ValueError(f"expected SERVICE=COUNT, got {part!r}")
+        if not count.strip().isdigit():
+            raise ValueError(f"expected a whole number of replicas, got {part!r}")
+        counts[name.strip()] = int(count)
+    return counts
+
+
+class PrometheusSettings(BaseSettings):
+    """`make monitor`: the local Prometheus that scrapes every service and replica
+    (infra/prometheus.py writes its scrape configuration from the service registry)."""
+
+    model_config = _config("PROMETHEUS_")
+
+    host: str = "127.0.0.1"
+    # Beside the local stack's 19092 / 15432; 9090 is often taken by another Prometheus.
+    port: int = Field(19090, ge=1, le=65535)
+    # How often targets are scraped and rules evaluated.
+    scrape_interval_s: float = Field(15.0, gt=0, le=3600)
+    # Replicas each service runs with (HEALTH_REPLICA_INDEX 0..N-1), e.g.
+    # `consumer.storage=3,analytics.consumer=2`; a service not named runs one.
+    replicas: Annotated[dict[str, int], NoDecode] = Field(default_factory=dict)
+
+    _replicas = field_validator("replicas", mode="before")(_replica_counts)
+
+    @field_validator("replicas")
+    @classmethod
+    def _known_services(cls, value: dict[str, int]) -> dict[str, int]:
+        from shared.services import all_services  # the registry imports no settings
+
+        known = [service.name for service in all_services()]
+        unknown = sorted(set(value) - set(known))
+        if unknown:
+            raise ValueError(f"unknown service(s) {', '.join(unknown)}; known: {', '.join(known)}")
+        low = sorted(name for name, count in value.items() if count < 1)
+        if low:
+            raise ValueError(f"replica count below 1 for {', '.join(low)}")
+        return value
+
+
+def _days_per_interval(value: Any) -> Any:
+    """`1m=90,1d=forever` → {interval: days or None (kept forever)}; intervals checked by the
+    model."""
+    if not isinstance(value, str):
+        return value
+    days: dict[str, int | None] = {}
+    for part in (p.strip() for p in value.split(",")):
+        if not part:
+            continue
+        interval, sep, amount = (piece.strip() for piece in part.partition("="))
+        if not sep or not interval:
+            raise ValueError(f"expected INTERVAL=DAYS, got {part!r}")
+        if amount.lower() == "forever":
+            days[interval] = None
+        elif amount.isdigit() and int(amount) >= 1:
+            days[interval] = int(amount)
+        else:
+            raise ValueError(f"expected whole days >= 1 or 'forever', got {part!r}")
+    return days
+
+
+# 1-minute bars are kept three months, other intraday bars a year or two, daily bars forever.
+DEFAULT_BAR_RETENTION = "1m=90,2m=180,5m=365,15m=365,30m=365,90m=365,60m=730,1h=730"
+
+
+class RetentionSettings(BaseSettings):
+    """Time partitions and retention (db/partitions.py; upkeep by `python -m db migrate` and
+    the monitor service). Retention drops whole partitions, so a partition goes when its newest
+    possible row is older than the retention: rows are kept at least that long, at most one
+    partition span longer."""
+
+    model_config = _config("RETENTION_")
+
+    # Months per time partition (1: monthly); partitions start on a multiple of it in the year.
+    partition_months: int = Field(1, ge=1, le=12)
+    # Partitions created beyond the current one, so no insert waits for upkeep at a boundary.
+    partitions_ahead: int = Field(2, ge=1, le=24)
+    # Per interval: days of price_bars / indicators kept; an interval not named is kept forever.
+    price_bars_days: Annotated[dict[str, int | None], NoDecode] = Field(
+        default_factory=lambda: _days_per_interval(DEFAULT_BAR_RETENTION)
+    )
+    indicators_days: Annotated[dict[str, int | None], NoDecode] = Field(
+        default_factory=lambda: _days_per_interval(DEFAULT_BAR_RETENTION)
+    )
+    # By origin_ts. forecast_quality scores the newest 100 origins (two years of daily origins).
+    forecasts_days: int | None = Field(730, ge=1)
+    forecast_errors_days: int | None = Field(730, ge=1)
+    # By received_at, deleted in small batches (these tables are not partitioned).
+    dead_letters_days: int | None = Field(90, ge=1)
+    late_bars_days: int | None = Field(90, ge=1)
+    # `drop` deletes an expired partition; `detach` keeps it as a plain table to archive.
+    action: Literal["drop", "detach"] = "drop"
+    # Upkeep gives up a step (retried next round) rather than queue every reader behind its lock.
+    lock_timeout_ms: int = Field(2000, ge=1)
+
+    _per_interval = field_validator("price_bars_days", "indicators_days", mode="before")(
+        _days_per_interval
+    )
+
+    @field_validator(
+        "forecasts_days",
+        "forecast_errors_days",
+        "dead_letters_days",
+        "late_bars_days",
+        mode="before",
+    )
+    @classmethod
+    def _forever(cls, value: Any) -> Any:
+        if isinstance(value, str) and value.strip().lower() in ("forever", ""):
+            return None
+        return value
+
+    @field_validator("partition_months")
+    @classmethod
+    def _divides_a_year(cls, value: int) -> int:
+        if 12 % value:
+            raise ValueError("must divide 12 (1, 2, 3, 4, 6 or 12), so every year starts one")
+        return value
+
+    @field_validator("price_bars_days", "indicators_days")
+    @classmethod
+    def _known_intervals(cls, value: dict[str, int | None]) -> dict[str, int | None]:
+        from shared.validation import INTERVALS  # no settings import there: no cycle
+
+        unknown = sorted(set(value) - INTERVALS)
+        if unknown:
+            raise ValueError(
+                f"unknown interval(s) {', '.join(unknown)}; known: {', '.join(sorted(INTERVALS))}"
+            )
+        return value
 
 
 class StackSettings(BaseSettings):
@@ -574,7 +801,11 @@ class Settings:
     forecast: ForecastSettings = field(default_factory=ForecastSettings)
     alerts: AlertSettings = field(default_factory=AlertSettings)
     alert_rules: AlertRulesSettings = field(default_factory=AlertRulesSettings)
+    dashboard: DashboardSettings = field(default_factory=DashboardSettings)
     log: LogSettings = field(default_factory=LogSettings)
+    freshness: FreshnessSettings = field(default_factory=FreshnessSettings)
+    monitor: MonitorSettings = field(default_factory=MonitorSettings)
+    retention: RetentionSettings = field(default_factory=RetentionSettings)
 
 
 _ENV_NAMES = {
@@ -592,7 +823,12 @@ _ENV_NAMES = {
     ForecastSettings: "FORECAST_",
     AlertSettings: "",
     AlertRulesSettings: "ALERT_",
+    DashboardSettings: "DASHBOARD_",
     LogSettings: "",
+    FreshnessSettings: "FRESHNESS_",
+    MonitorSettings: "MONITOR_",
+    RetentionSettings: "RETENTION_",
+    PrometheusSettings: "PROMETHEUS_",
 }
 # A name this close to a setting is taken for a mistyped one (MARKET_SYMBOL, FINHUB_API_KEY):
 # similar by difflib's ratio and at most two characters added, dropped or changed. Farther names
@@ -675,7 +911,8 @@ def load_settings() -> Settings:
     check_setting_names()
     settings = Settings(
         kafka=build(KafkaSettings),
-        postgres=build(PostgresSettings),
+        # Services log in as the writer: DML and TEMP, no DDL (db/bootstrap.py).
+        postgres=build(PostgresSettings).as_writer(),
         source=build(SourceSettings),
         market=build(MarketSettings),
         consumer=build(ConsumerSettings),
@@ -688,7 +925,11 @@ def load_settings() -> Settings:
         forecast=build(ForecastSettings),
         alerts=build(AlertSettings),
         alert_rules=build(AlertRulesSettings),
+        dashboard=build(DashboardSettings),
         log=build(LogSettings),
+        freshness=build(FreshnessSettings),
+        monitor=build(MonitorSettings),
+        retention=build(RetentionSettings),
     )
     # Settings that depend on each other are checked at start, not when first used.
     settings.postgres.session_timeouts(settings.consumer.max_poll_interval_ms)

@@ -40,6 +40,14 @@ MAX_MAGNITUDE = 1e150
 MIN_YEAR = 1900
 MAX_YEAR = 2200
 _PRICES = ("open", "high", "low", "close", "adj_close")
+# Longest text a field may hold: beyond it a message is garbage (a runaway producer, a fuzzer),
+# not data, and is dead-lettered instead of bloating tables and every reader's memory. The one
+# exception: the raw API response a producer's dead letter carries (bounded by Kafka's 1 MB).
+MAX_TEXT = 65_536
+_LARGE_TEXT_FIELDS = frozenset({"payload"})
+# A bar's own identifiers are short.
+MAX_SOURCE = 64
+MAX_EVENT_ID = 128
 
 
 def validate_bar(bar: Bar) -> None:
@@ -56,9 +64,13 @@ def validate_bar(bar: Bar) -> None:
     if "\x00" in bar.event_id:
         raise ValidationError(_nul_reason("event_id"))
     if not bar.symbol or bar.symbol != bar.symbol.strip() or len(bar.symbol) > 32:
-        raise ValidationError(f"bad symbol {bar.symbol!r}")
+        raise ValidationError(f"bad symbol {_shown_text(bar.symbol)}")
+    if len(bar.source) > MAX_SOURCE:
+        raise ValidationError(_length_reason("source", bar.source, MAX_SOURCE))
+    if len(bar.event_id) > MAX_EVENT_ID:
+        raise ValidationError(_length_reason("event_id", bar.event_id, MAX_EVENT_ID))
     if bar.interval not in INTERVALS:
-        raise ValidationError(f"unknown interval {bar.interval!r}")
+        raise ValidationError(f"unknown interval {_shown_text(bar.interval)}")
     # Each chained comparison is false for NaN, infinities, zero, negatives and huge values.
     if not (
         0 < bar.open <= MAX_MAGNITUDE
@@ -106,7 +118,7 @@ def validate_action(action: CorporateAction) -> None:
     """Raise ValidationError with the first rule `action` breaks."""
     check_storable(action)
     if action.kind not in ACTION_KINDS:
-        raise ValidationError(f"unknown corporate action kind {action.kind!r}")
+        raise ValidationError(f"unknown corporate action kind {_shown_text(action.kind)}")
 
 
 def validate_instrument(instrument: Instrument) -> None:
@@ -152,6 +164,8 @@ def check_storable(message: msgspec.Struct, prefix: str = "") -> None:
         if isinstance(value, str):
             if "\x00" in value:
                 raise ValidationError(_nul_reason(name))
+            if len(value) > MAX_TEXT and field not in _LARGE_TEXT_FIELDS:
+                raise ValidationError(_length_reason(name, value, MAX_TEXT))
         elif isinstance(value, float):
             if not -MAX_MAGNITUDE <= value <= MAX_MAGNITUDE:
                 raise ValidationError(_number_reason(name, value, positive=False))
@@ -170,6 +184,15 @@ def check_storable(message: msgspec.Struct, prefix: str = "") -> None:
 
 def _nul_reason(name: str) -> str:
     return f"{name} contains a NUL character (PostgreSQL text cannot hold it)"
+
+
+def _length_reason(name: str, value: str, limit: int) -> str:
+    return f"{name} is {len(value)} characters long, more than {limit}"
+
+
+def _shown_text(value: str) -> str:
+    # A rejected text may be megabytes long: show its start and its length.
+    return repr(value) if len(value) <= 64 else f"{value[:32]!r}… ({len(value)} characters)"
 
 
 def _int_reason(name: str, value: int) -> str:

@@ -73,3 +73,13 @@ def recordings() -> Path:
     if not RECORDINGS.is_dir():
         pytest.fail(f"recorded data not found at {RECORDINGS}")
     return RECORDINGS
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """A `serial` test stops a shared server: under xdist it would break its neighbours."""
+    if item.get_closest_marker("serial") and os.environ.get("PYTEST_XDIST_WORKER"):
+        pytest.fail(
+            "a serial test under xdist: run it alone (`pytest -m serial`) and the rest with "
+            '`-n N -m "not serial"` (the Makefile does both)',
+            pytrace=False,
+        )

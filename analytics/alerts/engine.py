@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-from analytics.alerts.readings import Reading, read, read_forecast
+from analytics.alerts.readings import Reading, labels, read, read_forecast
 from analytics.alerts.rules import Rule, RuleSet
 from analytics.alerts.state import AlertState, Machine
 from analytics.indicators import IndicatorValues
@@ -37,6 +37,7 @@ __all__ = [
     "evaluate",
     "evaluate_forecast_breach",
     "fingerprint",
+    "needs_reconcile",
     "reconcile",
 ]
 
@@ -53,7 +54,8 @@ class BarFacts:
     close: float
     volume: int
     split_basis: float
-    indicators: Mapping[str, float | None]  # IndicatorValues' fields; None during warm-up
+    # IndicatorValues (or a mapping of its fields); a value is None during its warm-up.
+    indicators: Mapping[str, float | None] | IndicatorValues
 
     @classmethod
     def of(
@@ -66,7 +68,7 @@ class BarFacts:
         split_basis: float,
         values: IndicatorValues,
     ) -> BarFacts:
-        return cls(symbol, interval, ts, close, volume, split_basis, values._asdict())
+        return cls(symbol, interval, ts, close, volume, split_basis, values)
 
 
 @dataclass(frozen=True)
@@ -102,9 +104,7 @@ def evaluate(rules: RuleSet, state: AlertState, facts: BarFacts) -> list[Transit
     split = state.start_bar(facts.split_basis)
     changes = _drop_stale(rules, state, facts.symbol, facts.interval, facts.ts)
     state.fit_windows(rules.window("pct_change"), rules.window("volume_spike"))
-    for rule in rules.rules:
-        if rule.kind == "forecast_breach" or not rule.applies_to(facts.symbol, facts.interval):
-            continue
+    for rule in rules.bar_rules(facts.symbol, facts.interval):
         if split and rule.kind == "crossing":
             continue
         reading = read(rule, state, facts.close, facts.volume, facts.indicators)
@@ -153,9 +153,20 @@ def reconcile(
     return _drop_stale(new, state, symbol, interval, bar_ts)
 
 
+def needs_reconcile(rules: RuleSet, state: AlertState) -> bool:
+    """Whether `state` holds a machine of a rule that `rules` removed or changed."""
+    for rule_id, machine in state.machines.items():
+        rule = rules.get(rule_id)
+        if rule is None or rule.digest != machine.rule_digest:
+            return True
+    return False
+
+
 def _drop_stale(
     rules: RuleSet, state: AlertState, symbol: str, interval: str, bar_ts: datetime
 ) -> list[Transition]:
+    if state.reconciled == rules.version:
+        return []  # checked against these rules already (every bar calls this)
     changes: list[Transition] = []
     for rule_id, machine in list(state.machines.items()):
         rule = rules.get(rule_id)
@@ -179,6 +190,7 @@ def _drop_stale(
                     bar_ts,
                 )
             )
+    state.reconciled = rules.version
     return changes
 
 
@@ -195,19 +207,20 @@ def _step(
     if machine is None or not machine.firing:
         if machine is not None and state.bars - machine.since_bar <= rule.cooldown_bars:
             return
-        op, level, reference, new = p["op"], reading.fire_at, reading.reference, "firing"
+        op, level, new = p["op"], reading.fire_at, "firing"
     else:
-        op, level = p["resolve_op"], reading.resolve_at
-        reference, new = reading.resolve_reference, "resolved"
+        op, level, new = p["resolve_op"], reading.resolve_at, "resolved"
     if not _OPS[op](reading.value, level):
         return
     key = rule.direction
     state.machines[rule.id] = Machine(
         new == "firing", state.bars, facts.ts, rule.digest, rule.severity, key
     )
+    words = labels(rule)
+    reference = words.reference if new == "firing" else words.resolve_reference
     message = (
-        f"{facts.symbol} {facts.interval} {reading.subject} {reading.text(reading.value)} "
-        f"{op} {reference}{reading.text(level)}{', resolved' if new == 'resolved' else ''}"
+        f"{facts.symbol} {facts.interval} {words.subject} {words.text(reading.value)} "
+        f"{op} {reference}{words.text(level)}{', resolved' if new == 'resolved' else ''}"
         f"{f' ({rule.description})' if rule.description else ''}"
     )
     changes.append(

@@ -111,6 +111,11 @@ class RuleSet:
     source: str = ""
     _by_id: dict[str, Rule] = field(init=False, repr=False, compare=False)
     _windows: dict[str, int] = field(init=False, repr=False, compare=False)
+    # (symbol, interval) -> the bar rules (all kinds but forecast_breach) that apply to it, in
+    # file order; filled on first use (one entry per series).
+    _bar_rules: dict[tuple[str, str], tuple[Rule, ...]] = field(
+        init=False, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         # Looked up on every bar: computed once.
@@ -119,6 +124,7 @@ class RuleSet:
         for rule in self.rules:
             windows[rule.kind] = max(windows.get(rule.kind, 0), rule.window)
         object.__setattr__(self, "_windows", windows)
+        object.__setattr__(self, "_bar_rules", {})
 
     def get(self, rule_id: str) -> Rule | None:
         return self._by_id.get(rule_id)
@@ -126,6 +132,18 @@ class RuleSet:
     def window(self, kind: str) -> int:
         """The most previous bars any rule of `kind` needs."""
         return self._windows.get(kind, 0)
+
+    def bar_rules(self, symbol: str, interval: str) -> tuple[Rule, ...]:
+        """The rules a bar of (symbol, interval) is evaluated against, forecast_breach aside."""
+        found = self._bar_rules.get((symbol, interval))
+        if found is None:
+            found = tuple(
+                rule
+                for rule in self.rules
+                if rule.kind != "forecast_breach" and rule.applies_to(symbol, interval)
+            )
+            self._bar_rules[(symbol, interval)] = found
+        return found
 
 
 def load_rules(path: Path) -> RuleSet:

@@ -65,6 +65,10 @@ class AlertState:
     split_basis: float | None = None
     basis_bars: int = 0  # previous bars on `split_basis` (the bar being evaluated excluded)
     bars: int = 0  # bars evaluated, the current one included once it has started
+    # The rules version every machine was last checked against (in memory only: a restored
+    # state is checked again on its first bar). A machine only ever moves under the rules in
+    # force, so it stays valid until the version changes.
+    reconciled: str | None = field(default=None, compare=False)
 
     def copy(self) -> AlertState:
         """An independent copy (Machine is immutable, so the dict is copied shallowly)."""
@@ -75,6 +79,7 @@ class AlertState:
             self.split_basis,
             self.basis_bars,
             self.bars,
+            self.reconciled,
         )
 
     def start_bar(self, split_basis: float) -> bool:

@@ -17,7 +17,14 @@ from confluent_kafka import Message
 
 from analytics import store
 from analytics.alerts.engine import BarFacts, evaluate
-from analytics.alerts.live import RulesInForce, alert_rows, is_historical
+from analytics.alerts.live import (
+    ReloadSweeps,
+    RulesInForce,
+    alert_rows,
+    is_historical,
+    sweep,
+)
+from analytics.alerts.rules import RuleSet
 from analytics.alerts.store import AlertRow, insert_alert_events
 from analytics.indicators import IndicatorParams, annualization_factor
 from analytics.series import SeriesState
@@ -47,6 +54,7 @@ class IndicatorEffects:
     alert_created_ms: list[int] = field(
         default_factory=list
     )  # each alert's bar's CreateTime  # inserted last (Handler.finish)
+    swept: str | None = None  # a sweep's rules version (see Handler.sweep_due)
 
 
 class AnalyticsHandler(Handler):
@@ -66,6 +74,7 @@ class AnalyticsHandler(Handler):
         self._exchange = exchange
         self._rules = rules
         self._historical_age_s = historical_age_s
+        self._sweeps = ReloadSweeps(rules)
 
     def decode(self, message: Message) -> Bar:
         return decode_bar(message.value())
@@ -78,6 +87,7 @@ class AnalyticsHandler(Handler):
         loaded = store.load_states(conn, self._group, sorted(by_number))
         for series_key, series in loaded.items():
             states[by_number[series.kafka_partition]][series_key] = series
+        self._sweeps.loaded(series.alerts for series in loaded.values())
         stale = sum(1 for s in loaded.values() if s.state.indicators.params != self._params)
         if stale:
             logger.warning(
@@ -90,8 +100,10 @@ class AnalyticsHandler(Handler):
     def process(
         self, records: Sequence[Record], states: Mapping[PartitionKey, PartitionSeries | None]
     ) -> Effects:
-        out = IndicatorEffects()
         rules = self._rules.current()  # a reload asked for by SIGHUP takes effect here
+        if not records and self._sweeps.sweeping is not None:
+            return self._sweep(rules, states)
+        out = IndicatorEffects()
         new_states: dict[PartitionKey, PartitionSeries] = {}
         for record in records:
             bar: Bar = record.value
@@ -159,7 +171,24 @@ class AnalyticsHandler(Handler):
         BARS_SKIPPED.labels("duplicate").inc(repeats)
         store.save_states(conn, self._group, out.touched)
 
+    def sweep_due(self) -> bool:
+        """After a rules reload (or a load that found machines of replaced rules): resolve the
+        orphaned machines of every loaded series now, not on their series' next bar."""
+        return self._sweeps.due()
+
+    def _sweep(
+        self, rules: RuleSet, states: Mapping[PartitionKey, PartitionSeries | None]
+    ) -> Effects:
+        swept = sweep(rules, states, lambda series: series.state.last_ts)
+        out = IndicatorEffects(touched=swept.series, alerts=swept.rows, swept=rules.version)
+        if swept.rows:
+            logger.info(
+                "rules %s: %d alert(s) resolved by the reload", rules.version, len(swept.rows)
+            )
+        return Effects(rows=out, states=swept.states)
+
     def committed(self, effects: Effects, committed_at_ms: float) -> None:
+        self._sweeps.committed(effects.rows.swept)
         for created_ms in effects.rows.alert_created_ms:
             ALERT_COMMIT_LATENCY.labels("analytics").observe((committed_at_ms - created_ms) / 1000)
 

@@ -25,7 +25,13 @@ import psycopg
 from confluent_kafka import Message
 
 from analytics.alerts.engine import BarFacts, evaluate_forecast_breach
-from analytics.alerts.live import RulesInForce, alert_rows, is_historical
+from analytics.alerts.live import (
+    ReloadSweeps,
+    RulesInForce,
+    alert_rows,
+    is_historical,
+    sweep,
+)
 from analytics.alerts.rules import RuleSet
 from analytics.alerts.store import AlertRow, insert_alert_events
 from analytics.forecaster import store
@@ -66,6 +72,7 @@ class ForecastRows:
     )  # each alert's bar's CreateTime  # forecast breaches, inserted last
     touched: dict[SeriesKey, tuple[int, ForecastSeries]] = field(default_factory=dict)
     skipped: int = 0
+    swept: str | None = None  # a sweep's rules version (see Handler.sweep_due)
 
 
 class ForecastHandler(Handler):
@@ -82,6 +89,7 @@ class ForecastHandler(Handler):
         self._group = group
         self._rules = rules
         self._historical_age_s = historical_age_s
+        self._sweeps = ReloadSweeps(rules)
         self._params = params
         self._exchange = exchange
         self._pool = pool
@@ -100,15 +108,18 @@ class ForecastHandler(Handler):
             conn, self._group, sorted(by_number)
         ).items():
             states[by_number[partition]][series_key] = series
+        self._sweeps.loaded(s.alerts for series_map in states.values() for s in series_map.values())
         return states
 
     def process(
         self, records: Sequence[Record], states: Mapping[PartitionKey, PartitionSeries | None]
     ) -> Effects:
+        rules = self._rules.current()  # a reload asked for by SIGHUP takes effect here
+        if not records and self._sweeps.sweeping is not None:
+            return self._sweep(rules, states)
         rows = ForecastRows()
         new_states: dict[PartitionKey, PartitionSeries] = {}
         fed: list[tuple[SeriesKey, int, Bar, int]] = []
-        rules = self._rules.current()  # a reload asked for by SIGHUP takes effect here
         due: dict[SeriesKey, list[DueOrigin]] = {}
         consumed = len(records)
         count = 0
@@ -250,7 +261,29 @@ class ForecastHandler(Handler):
             rows.alerts.extend(alert_rows(transitions, historical))
             rows.alert_created_ms.extend([created_ms] * len(transitions))
 
+    def sweep_due(self) -> bool:
+        """After a rules reload (or a load that found machines of replaced rules): resolve the
+        orphaned forecast-breach machines of every loaded series now."""
+        return self._sweeps.due()
+
+    def _sweep(
+        self, rules: RuleSet, states: Mapping[PartitionKey, PartitionSeries | None]
+    ) -> Effects:
+        swept = sweep(rules, states, lambda series: series.last_ts)
+        partition_of = {
+            key: partition[1]
+            for partition, series_map in swept.states.items()
+            for key in series_map
+        }
+        rows = ForecastRows(
+            alerts=swept.rows,
+            touched={key: (partition_of[key], s) for key, s in swept.series.items()},
+            swept=rules.version,
+        )
+        return Effects(rows=rows, states=swept.states)
+
     def committed(self, effects: Effects, committed_at_ms: float) -> None:
+        self._sweeps.committed(effects.rows.swept)
         for created_ms in effects.rows.alert_created_ms:
             ALERT_COMMIT_LATENCY.labels("forecaster").observe((committed_at_ms - created_ms) / 1000)
 

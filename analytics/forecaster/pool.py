@@ -38,6 +38,14 @@ class FitJob:
 SINGLE_THREAD_ENV = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
+def _start_worker(nice: int) -> None:
+    # Fits are background work: at a lower CPU priority they yield to the services whose
+    # latency counts (storage, the analytics consumer's alerts, the relay) on a small machine.
+    if nice:
+        os.nice(nice)
+    _limit_threads()
+
+
 def _limit_threads() -> None:
     # Load every library a fit uses first (scipy brings an OpenBLAS of its own), then limit
     # them all: a limit set before a library loads does not reach it.
@@ -57,9 +65,11 @@ def fit_one(job: FitJob, params: ForecastParams) -> Outcome:
 class FitPool:
     """Fits origins; the same jobs give the same outcomes, whichever worker runs them."""
 
-    def __init__(self, params: ForecastParams, workers: int) -> None:
+    def __init__(self, params: ForecastParams, workers: int, nice: int = 0) -> None:
+        """`nice`: how much lower the workers' CPU priority is (os.nice; 0 keeps it)."""
         self._params = params
         self._workers = workers
+        self._nice = nice
         self._executor: ProcessPoolExecutor | None = None
         if workers > 0:
             self._start()
@@ -68,7 +78,7 @@ class FitPool:
         context = multiprocessing.get_context("forkserver")
         os.environ.update(SINGLE_THREAD_ENV)  # inherited by the forkserver and its workers
         self._executor = ProcessPoolExecutor(
-            self._workers, mp_context=context, initializer=_limit_threads
+            self._workers, mp_context=context, initializer=_start_worker, initargs=(self._nice,)
         )
         warm = FitJob(tuple(np.log(100 + np.cumsum(np.ones(130)))), None, 0)
         list(self._executor.map(fit_one, [warm] * self._workers, [self._params] * self._workers))

@@ -41,7 +41,7 @@ def run(settings: Settings, stop: threading.Event, health: Health) -> None:
     workers = (os.cpu_count() or 1) if forecast.workers is None else forecast.workers
     rules = RulesInForce(settings.alert_rules.rules_path)
     rules.install_sighup()
-    pool = FitPool(forecast_params(forecast), workers)
+    pool = FitPool(forecast_params(forecast), workers, forecast.fit_nice)
     try:
         handler = ForecastHandler(
             settings.consumer.group_forecaster,

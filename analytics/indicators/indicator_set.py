@@ -55,6 +55,11 @@ class IndicatorValues(NamedTuple):
     bb_upper: float | None
     volatility: float | None
 
+    def get(self, name: str, default: float | None = None) -> float | None:
+        """A value by column name, like a mapping (the alert rules read columns by name
+        without turning every bar's values into a dict)."""
+        return getattr(self, name, default)
+
 
 class IndicatorSet:
     """All indicators of one series, updated together once per closed bar."""

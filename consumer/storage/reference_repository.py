@@ -26,6 +26,9 @@ FROM STDIN
 """
 # A vintage is written only when its value differs from the vintage before it: the newest stored
 # one (for the first staged vintage of a date) or the previous staged one (lag) otherwise.
+# "No stored row" is `newest.found IS NULL`, never `newest IS NULL`: a row whose value is NULL
+# (FRED's ".") makes the whole record test NULL too, and an unchanged "." re-published under a
+# later realtime_start would become a new vintage.
 INSERT_MACRO = """
 WITH staged AS (
     SELECT DISTINCT ON (series_id, obs_date, realtime_start) *
@@ -42,12 +45,12 @@ INSERT INTO macro_observations (series_id, obs_date, realtime_start, value)
 SELECT o.series_id, o.obs_date, o.realtime_start, o.value
 FROM ordered o
 LEFT JOIN LATERAL (
-    SELECT m.value FROM macro_observations m
+    SELECT true AS found, m.value FROM macro_observations m
     WHERE m.series_id = o.series_id AND m.obs_date = o.obs_date
       AND m.realtime_start <= o.realtime_start
     ORDER BY m.realtime_start DESC LIMIT 1
 ) newest ON true
-WHERE CASE WHEN o.rn = 1 THEN newest IS NULL OR newest.value IS DISTINCT FROM o.value
+WHERE CASE WHEN o.rn = 1 THEN newest.found IS NULL OR newest.value IS DISTINCT FROM o.value
            ELSE o.value IS DISTINCT FROM o.previous_value END
 ON CONFLICT DO NOTHING
 """

@@ -59,7 +59,7 @@ ON CONFLICT (symbol, interval, ts) DO NOTHING
 COMPARE_WITH_STORED = """
 WITH compared AS (
     SELECT s.*,
-           p.xmin <> pg_current_xact_id()::xid AS stored_before,
+           p.stored_xmin <> pg_current_xact_id()::xid AS stored_before,
            CASE WHEN s.split_basis = p.split_basis THEN
                     (s.open, s.high, s.low, s.close, s.adj_close, s.volume)
                     IS NOT DISTINCT FROM (p.open, p.high, p.low, p.close, p.adj_close, p.volume)
@@ -76,7 +76,15 @@ WITH compared AS (
                         <= 1 + 1e-6 * abs(p.volume / p.split_basis)
            END AS same
     FROM staging_bars s
-    JOIN price_bars p USING (symbol, interval, ts)
+    -- One probe per staged bar: price_bars is partitioned (0008), and a plain join would let
+    -- the planner hash every partition; the lateral key lookup is pruned to one at run time.
+    CROSS JOIN LATERAL (
+        SELECT q.xmin AS stored_xmin, q.open, q.high, q.low, q.close, q.adj_close, q.volume,
+               q.split_basis
+        FROM price_bars q
+        WHERE q.symbol = s.symbol AND q.interval = s.interval AND q.ts = s.ts
+        LIMIT 1
+    ) p
 ), revised AS (
     INSERT INTO bar_revisions (symbol, interval, ts, open, high, low, close, adj_close, volume,
                                split_basis, source, event_id)

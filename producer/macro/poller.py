@@ -3,26 +3,24 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
+from typing import TypeVar
 
 from producer.api_errors import ApiAuthError, NotFoundError
 from producer.api_poller import PollContext
 from producer.fred_client import FredClient
-from producer.macro.parsing import parse_observations, parse_series
+from producer.macro.parsing import SERVICE, parse_observations, parse_series
+from producer.macro.vintages import VintageRecord
+from producer.poll_loop import call_with_retry
+from producer.publisher import PublishStoppedError
 from shared.errors import SourceError
 from shared.schemas import MacroObservation, encode
 from shared.settings import MacroSettings
 
 logger = logging.getLogger(__name__)
 
-# The newest stored vintage of each date: an unchanged value (FRED stamps every response with
-# the request date as realtime_start) is not published again.
-SELECT_NEWEST_VINTAGES = """
-SELECT DISTINCT ON (obs_date) obs_date, value
-FROM macro_observations
-WHERE series_id = %s
-ORDER BY obs_date, realtime_start DESC
-"""
+T = TypeVar("T")
 
 
 class MacroPoller:
@@ -39,6 +37,9 @@ class MacroPoller:
         self._client = client
         self._ctx = context
         self._missing_logged: set[str] = set()
+        # What this producer delivered, not what storage holds: an unchanged value (FRED stamps
+        # every response with the request date as realtime_start) is not published again.
+        self._vintages = VintageRecord(context.pool, SERVICE)
 
     def poll(self) -> int:
         """Publish every new vintage of every series; returns how many were published."""
@@ -57,31 +58,36 @@ class MacroPoller:
                     logger.warning("no observations for %s: %s", series_id, exc)
             except SourceError as exc:
                 self._ctx.health.red(f"series:{series_id}", f"FRED {series_id}: {exc}")
-        self._ctx.publisher.flush()
+            except PublishStoppedError:
+                break
+        if self._ctx.publisher.flush():
+            logger.warning("some vintages are not delivered yet: recorded when they are")
+        self._vintages.store()
         return published
 
-    def _stored(self, series_id: str) -> dict[date, float | None]:
-        with self._ctx.pool.connection() as conn:
-            return dict(conn.execute(SELECT_NEWEST_VINTAGES, (series_id,)).fetchall())
-
     def _poll_series(self, series_id: str) -> int:
-        stored = self._stored(series_id)
-        metadata = parse_series(self._client.series(series_id))
+        stored = self._vintages.load(series_id)
+        metadata = parse_series(self._retry(lambda: self._client.series(series_id), series_id))
         # After the first load only recent observations are asked for.
         start = (
             (datetime.now(UTC) - timedelta(days=self._settings.recent_days)).date().isoformat()
             if stored
             else None
         )
-        raw, _ = self._client.observations(
-            series_id, observation_start=start, limit=self._settings.page_limit
+        raw, _ = self._retry(
+            lambda: self._client.observations(
+                series_id, observation_start=start, limit=self._settings.page_limit
+            ),
+            f"observations {series_id}",
         )
         parsed = parse_observations(series_id, raw, metadata, datetime.now(UTC))
         fresh = [o for o in parsed.observations if _changed(o, stored)]
         key = series_id.encode()
         topic = self._ctx.topics.macro_observations
         for observation in fresh:
-            self._ctx.publisher.publish(topic, key, encode(observation))
+            self._ctx.publisher.publish(
+                topic, key, encode(observation), self._vintages.callback(observation)
+            )
         for letter in parsed.dead_letters:
             self._ctx.publisher.publish(self._ctx.topics.deadletter, key, encode(letter))
         if fresh or parsed.dead_letters:
@@ -92,6 +98,17 @@ class MacroPoller:
                 len(parsed.dead_letters),
             )
         return len(fresh)
+
+    def _retry(self, call: Callable[[], T], what: str) -> T:
+        """The one retry around a FRED request (the client takes the rate-limit slot)."""
+        return call_with_retry(
+            call,
+            limiter=None,
+            stop=self._ctx.stop,
+            what=f"FRED {what}",
+            attempts=self._ctx.retry_attempts,
+            backoff_s=self._ctx.retry_backoff_s,
+        )
 
 
 def _changed(observation: MacroObservation, stored: dict[date, float | None]) -> bool:

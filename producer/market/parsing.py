@@ -12,11 +12,12 @@ from typing import Any
 
 import pandas as pd
 
+from producer.market.actions import basis_as_of, chart_actions, splits_by_day
 from producer.market.windows import bar_key
 from producer.yahoo_client import ChartFetch
 from producer.yahoo_intervals import DAILY, INTERVAL_STEP
 from shared import services
-from shared.calendar import ExchangeCalendar
+from shared.calendar import ExchangeCalendar, OutsideCalendarError
 from shared.errors import ValidationError
 from shared.schemas import Bar, CorporateAction, DeadLetter, event_id
 from shared.validation import validate_bar
@@ -28,6 +29,7 @@ OUTSIDE_WINDOW = "outside_window"  # Yahoo appends the latest price after the re
 OUTSIDE_SESSION = "outside_session"  # pre/post-market (while off), or a day the exchange is shut
 ALL_NULL = "all_null"  # every field null: Yahoo's gaps
 UNCLOSED = "unclosed"  # still forming, or within the settle delay, when fetched
+OUTSIDE_CALENDAR = "outside_calendar"  # a day the exchange calendar has no sessions for
 _PRICES = ("Open", "High", "Low", "Close")
 _RAW_FIELDS = ("open", "high", "low", "close", "volume")
 
@@ -38,28 +40,26 @@ class ParsedChart:
 
     bars: list[Bar] = field(default_factory=list)
     dropped: Counter[str] = field(default_factory=Counter)
-    dead_letters: list[DeadLetter] = field(default_factory=list)
+    # Each dead letter with the key of the point it rejects: tracked like that point's bar.
+    rejected: list[tuple[datetime, DeadLetter]] = field(default_factory=list)
     actions: list[CorporateAction] = field(default_factory=list)
+
+    @property
+    def dead_letters(self) -> list[DeadLetter]:
+        return [letter for _, letter in self.rejected]
 
 
 def fetched_splits(fetch: ChartFetch) -> dict[date, float]:
-    """Split ratios (new shares per old) in the fetched chart's events, by their UTC date.
+    """Split ratios (new shares per old) among the fetched chart's events, by their UTC date.
 
-    Yahoo returns the events inside the requested window only. Without the raw chart,
-    yfinance's "Stock Splits" column (the same ratios, on the bars' dates) is used. Keyed by
-    date, since the event's time and the bar's differ for the same split.
+    Yahoo returns the events inside the requested window only (chart_actions keeps those, also
+    when a replayed recording is wider). Without the raw chart, yfinance's "Stock Splits"
+    column (the same ratios, on the bars' dates) is used.
     """
-    splits: dict[date, float] = {}
     if fetch.chart is not None:
-        for split in ((fetch.chart.get("events") or {}).get("splits") or {}).values():
-            when, numerator, denominator = (
-                split.get(k) for k in ("date", "numerator", "denominator")
-            )
-            if not all(isinstance(v, int | float) for v in (when, numerator, denominator)):
-                raise ValueError(f"unreadable split event {split!r}")
-            if denominator:
-                splits[datetime.fromtimestamp(when, UTC).date()] = numerator / denominator
-        return splits
+        actions = chart_actions(fetch.chart, fetch.symbol, "", start=fetch.start, end=fetch.end)
+        return splits_by_day(actions)
+    splits: dict[date, float] = {}
     if "Stock Splits" in fetch.frame.columns:
         for stamp, ratio in fetch.frame["Stock Splits"].items():
             if ratio:
@@ -70,19 +70,24 @@ def fetched_splits(fetch: ChartFetch) -> dict[date, float]:
 def split_basis(fetch: ChartFetch, known_splits: Mapping[date, float]) -> float:
     """The cumulative split factor the fetched prices are expressed in.
 
-    Rule: the product, in date order, of every split dated at or before the fetch that is
-    known — the ones in this chart's events plus `known_splits` (those seen before, kept in
-    corporate_actions). A window after a split therefore keeps the basis the split set, so
-    one series never changes basis without a split; price_bars_adjusted divides by the
-    product of the same stored splits.
+    Rule: the product, in date order, of every split dated at or before the fetch: those of
+    `known_splits` (Yahoo's whole-life split list of this poll, producer.market.events, and the
+    splits producer.market delivered before, producer.store) and those in this chart's own
+    events. Never a table storage writes: the basis depends on Yahoo's answers only.
     """
-    splits = {**known_splits, **fetched_splits(fetch)}
-    fetch_day = fetch.fetched_at.astimezone(UTC).date()
-    basis = 1.0
-    for day in sorted(splits):
-        if day <= fetch_day:
-            basis *= splits[day]
-    return basis
+    return basis_as_of({**known_splits, **fetched_splits(fetch)}, fetch.fetched_at)
+
+
+def recorded_fetch_time(chart: Mapping[str, Any] | None) -> datetime | None:
+    """When a recorded chart was fetched, at the earliest: its `meta.regularMarketTime`.
+
+    Replay uses it as `fetched_at`, so a bar still forming when it was recorded is dropped as
+    not closed, as it was live (None when the body does not say).
+    """
+    seconds = ((chart or {}).get("meta") or {}).get("regularMarketTime")
+    if not isinstance(seconds, int | float) or isinstance(seconds, bool) or seconds <= 0:
+        return None
+    return datetime.fromtimestamp(seconds, UTC)
 
 
 class _Keys:
@@ -137,7 +142,11 @@ def parse_chart(
             if fetch.chart is None:  # otherwise already counted from the raw points
                 parsed.dropped[OUTSIDE_WINDOW] += 1
             continue
-        reason = _drop_reason(row, key, keys, include_prepost, settle_delay, fetch.fetched_at)
+        try:
+            reason = _drop_reason(row, key, keys, include_prepost, settle_delay, fetch.fetched_at)
+        except OutsideCalendarError:
+            # Sessions unknown: this bar cannot be placed, its neighbours still can.
+            reason = OUTSIDE_CALENDAR
         if reason is not None:
             parsed.dropped[reason] += 1
             continue
@@ -146,12 +155,16 @@ def parse_chart(
             validate_bar(bar)
         except (ValidationError, ValueError, OverflowError) as exc:
             payload = raw_points.get(key) or _frame_payload(stamp, row)
-            parsed.dead_letters.append(_dead_letter(fetch, source, payload, str(exc)))
+            parsed.rejected.append((key, _dead_letter(fetch, source, payload, str(exc))))
             continue
         parsed.bars.append(bar)
     if not include_prepost and not keys.daily:
         removed = [key for key in raw_points.keys() - frame_keys if keys.in_window(key)]
-        parsed.dropped[OUTSIDE_SESSION] += sum(calendar.session_at(k) is None for k in removed)
+        for key in removed:
+            try:
+                parsed.dropped[OUTSIDE_SESSION] += calendar.session_at(key) is None
+            except OutsideCalendarError:
+                parsed.dropped[OUTSIDE_CALENDAR] += 1
     parsed.dropped = +parsed.dropped  # no zero counts in the report
     return parsed
 

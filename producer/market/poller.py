@@ -5,23 +5,27 @@ from __future__ import annotations
 import logging
 import threading
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime
 
 import msgspec
 import psycopg
-from confluent_kafka import Producer
+from confluent_kafka import KafkaError, Message, Producer
 from psycopg_pool import ConnectionPool
 
 from producer.api_errors import ApiAuthError
 from producer.data_source import build_session
 from producer.finnhub_api import build_finnhub
-from producer.market.parsing import SERVICE, ParsedChart, fetched_splits, parse_chart
-from producer.market.reference import InstrumentSource, parse_actions
-from producer.market.windows import Window, live_windows, replay_windows
+from producer.market.events import EventsClient
+from producer.market.fetcher import SymbolFetcher
+from producer.market.parsing import SERVICE, ParsedChart
+from producer.market.reference import InstrumentSource
+from producer.market.windows import Window, backfill_windows, live_windows, replay_windows
 from producer.poll_loop import RateLimiter, call_with_retry
-from producer.publisher import KafkaPublisher
+from producer.publisher import KafkaPublisher, PublishStoppedError
 from producer.replay.index import ReplayIndex
+from producer.store import OwnState, ProducerStore, action_key
 from producer.watermarks import Confirmed, DeliveryTracker, WatermarkStore
 from producer.yahoo_client import UnknownSymbolError, YahooClient
 from producer.yahoo_intervals import fetch_interval
@@ -30,16 +34,11 @@ from shared.errors import SourceError
 from shared.health import Health
 from shared.kafka import topics_for
 from shared.metrics import DEAD_LETTERS, DROPPED
-from shared.schemas import encode
+from shared.schemas import CorporateAction, encode, event_id
 from shared.settings import DataSource, Settings
 
 logger = logging.getLogger(__name__)
 
-# Splits stored from earlier fetches (storage writes market.actions into corporate_actions).
-KNOWN_SPLITS = """
-SELECT symbol, ts, ratio FROM corporate_actions
-WHERE kind = 'split' AND ratio > 0 AND symbol = ANY(%s)
-"""
 INSTRUMENT_FIELDS = (
     "name",
     "exchange",
@@ -64,10 +63,16 @@ class PollReport:
     failed: dict[str, str] = field(default_factory=dict)
     undelivered: int = 0
     actions: int = 0
+    # Backfill: the newest bar published per series key (what the recompute waits for).
+    backfilled: dict[str, datetime] = field(default_factory=dict)
 
     def add(self, parsed: ParsedChart) -> None:
         self.dropped.update(parsed.dropped)
-        self.dead_letters += len(parsed.dead_letters)
+        self.dead_letters += len(parsed.rejected)
+
+
+# Which bars of a window are new: `fresh(ts)` for each bar, in time order.
+Fresh = Callable[[datetime], bool]
 
 
 class MarketPoller:
@@ -97,6 +102,15 @@ class MarketPoller:
             prepost=self.market.include_prepost,
         )
         self.limiter = RateLimiter(self.market.requests_per_minute)
+        self.fetcher = SymbolFetcher(
+            self.market,
+            client=self.client,
+            events=EventsClient(session, timeout_s=settings.source.http_timeout_s),
+            limiter=self.limiter,
+            stop=stop,
+            source=self.source,
+            replay=self.replay,
+        )
         # Finnhub's profile2 only fills what Yahoo's quote lacks: without a key, bars flow on.
         finnhub, self.finnhub_gate = build_finnhub(
             settings, stop, health, self.index, feature="Finnhub profile2"
@@ -111,18 +125,14 @@ class MarketPoller:
         self.topics = topics_for(settings.kafka)
         self.producer = producer
         self.store = WatermarkStore(pool, SERVICE)
+        self.own = OwnState(ProducerStore(pool, SERVICE))
         self.health = health
         self.stop = stop
-        self.settle_delay = timedelta(seconds=self.market.settle_delay_s)
         self._watermarks: dict[str, datetime] | None = None
         # Confirmed but not yet stored (Postgres was down): stored with the next poll.
         self._unstored: dict[str, Confirmed] = {}
         self._unknown: set[str] = set()
         self._unrecorded: set[str] = set()
-        self._pool = pool
-        # Every split seen for a symbol (corporate_actions, then each fetch's events): a window
-        # without the split must keep the basis the split set (see parsing.split_basis).
-        self._splits: dict[str, dict[date, float]] | None = None
 
     def key(self, symbol: str) -> str:
         """The producer_state key of one series."""
@@ -130,26 +140,43 @@ class MarketPoller:
 
     def poll(self) -> PollReport:
         """Fetch, publish and flush every symbol's new closed bars, then advance the watermarks."""
+        return self._run(backfill_days=None)
+
+    def backfill(self, days: int) -> PollReport:
+        """Publish every symbol's closed bars of the last `days` days that are older than its
+        oldest delivered bar (history extended backwards); newer ones are the polls' job.
+
+        Replay counts the days back from the symbol's newest recorded point (its "now").
+        """
+        return self._run(backfill_days=days)
+
+    def _run(self, *, backfill_days: int | None) -> PollReport:
         report = PollReport()
         watermarks = self._load_watermarks()
         if watermarks is None:
             # Without watermarks everything would be sent again: wait for Postgres.
             report.failed["producer_state"] = "cannot read watermarks"
             return report
-        if not self._load_splits():
-            # Without the known splits a bar could be published on the wrong basis.
-            report.failed["corporate_actions"] = "cannot read known splits"
+        if not self._load_own_state():
+            # Without the delivered actions a split would be sent again and again.
+            report.failed["producer_actions"] = "cannot read the producer's own state"
             return report
         tracker = DeliveryTracker()
-        with KafkaPublisher(self.producer) as publisher:
+        with KafkaPublisher(self.producer, stop=self.stop) as publisher:
             for symbol in self.market.symbols:
                 if self.stop.is_set():
                     break
                 if symbol not in self._unknown:
-                    self._poll_symbol(symbol, watermarks, publisher, tracker, report)
+                    try:
+                        self._poll_symbol(
+                            symbol, watermarks, publisher, tracker, report, backfill_days
+                        )
+                    except PublishStoppedError:
+                        break  # stopped while the local queue was full: what was sent counts
             # Flush before reading the tracker: every delivery report has run after it.
             report.undelivered = publisher.flush()
         self._advance(watermarks, tracker.confirmed())
+        self._save_own_state()
         failed = tracker.failed_keys()
         if failed or report.undelivered:
             # Their watermarks stay before the first failed bar: the next poll sends it again.
@@ -159,14 +186,25 @@ class MarketPoller:
         for reason, count in report.dropped.items():
             DROPPED.labels(reason).inc(count)
         logger.info(
-            "poll: %d published, %d already sent, dropped %s, %d dead letters%s",
+            "%s: %d published, %d already sent, %d actions, dropped %s, %d dead letters%s",
+            "poll" if backfill_days is None else f"backfill of {backfill_days} days",
             report.published,
             report.skipped,
+            report.actions,
             dict(report.dropped) or "nothing",
             report.dead_letters,
             f", failed {sorted(report.failed)}" if report.failed else "",
         )
         return report
+
+    def _fresh(self, key: str, watermarks: dict[str, datetime], backfill: bool) -> Fresh:
+        """Which bars of series `key` to publish: newer than the watermark (poll), or older
+        than the oldest delivered bar (backfill; the watermark when that is unknown)."""
+        if not backfill:
+            floor = watermarks.get(key)
+            return lambda ts: floor is None or ts > floor
+        bound = self.own.history.get(key) or watermarks.get(key)
+        return lambda ts: bound is None or ts < bound
 
     def _poll_symbol(
         self,
@@ -175,30 +213,48 @@ class MarketPoller:
         publisher: KafkaPublisher,
         tracker: DeliveryTracker,
         report: PollReport,
+        backfill_days: int | None,
     ) -> None:
         key = self.key(symbol)
         health_key = f"yahoo {symbol}"
-        floor = watermarks.get(key)
+        fresh = self._fresh(key, watermarks, backfill_days is not None)
+        newest: datetime | None = None  # overlapping windows of one poll never send a bar twice
         try:
-            for window in self._windows(symbol, floor):
-                parsed = self._fetch(symbol, window)
+            windows = self._windows(symbol, watermarks.get(key), backfill_days)
+            # Asked even without a window to fetch: an action whose delivery failed is re-sent.
+            listed = windows or self._has_charts(symbol)
+            delivered = self.own.known.splits.get(symbol, {})
+            splits, actions = self.fetcher.whole_life(symbol, delivered) if listed else ({}, [])
+            for window in windows:
+                parsed = self.fetcher.fetch(symbol, window, splits)
                 report.add(parsed)
-                for dead in parsed.dead_letters:
-                    publisher.publish(self.topics.deadletter, dead.source.encode(), encode(dead))
+                actions += parsed.actions
+                for ts, dead in parsed.rejected:
+                    if not fresh(ts) or (newest is not None and ts <= newest):
+                        continue
+                    dead_id = event_id(self.source, symbol, "deadletter", ts)
+                    publisher.publish(
+                        self.topics.deadletter,
+                        dead.source.encode(),
+                        encode(dead),
+                        tracker.callback(key, ts, dead_id),
+                    )
                     DEAD_LETTERS.labels(self.topics.deadletter).inc()
                 for bar in parsed.bars:
-                    if floor is not None and bar.ts <= floor:
+                    if not fresh(bar.ts) or (newest is not None and bar.ts <= newest):
                         report.skipped += 1
                         continue
                     publisher.publish(
                         self.topics.market_bars,
                         bar.symbol.encode(),
                         encode(bar),
-                        tracker.callback(key, bar.ts, bar.event_id),
+                        self._bar_callback(tracker, key, bar.ts, bar.event_id),
                     )
                     report.published += 1
-                    floor = bar.ts  # overlapping windows of one poll never send a bar twice
-                self._publish_actions(parsed, watermarks.get(key), publisher, report)
+                    newest = bar.ts
+            if backfill_days is not None and newest is not None:
+                report.backfilled[key] = newest
+            self._publish_actions(actions, publisher, report)
         except UnknownSymbolError as exc:
             self._unknown.add(symbol)
             report.unknown_symbols.append(symbol)
@@ -212,20 +268,40 @@ class MarketPoller:
             self.health.red(health_key, f"Yahoo: {exc}")
             return
         self.health.green(health_key)
-        self._publish_instrument(symbol, watermarks, publisher, tracker)
+        if backfill_days is None:
+            self._publish_instrument(symbol, watermarks, publisher, tracker)
+
+    def _bar_callback(
+        self, tracker: DeliveryTracker, key: str, ts: datetime, bar_id: str
+    ) -> Callable[[KafkaError | None, Message], None]:
+        """The watermark's callback, which also lowers the series' oldest delivered bar."""
+        advance = tracker.callback(key, ts, bar_id)
+        deliveries = self.own.deliveries
+
+        def on_delivery(error: KafkaError | None, message: Message) -> None:
+            advance(error, message)
+            if error is None:
+                deliveries.bar(key, ts)
+
+        return on_delivery
 
     def _publish_actions(
-        self,
-        parsed: ParsedChart,
-        watermark: datetime | None,
-        publisher: KafkaPublisher,
-        report: PollReport,
+        self, actions: list[CorporateAction], publisher: KafkaPublisher, report: PollReport
     ) -> None:
-        """Splits and dividends of the fetched window, except those of days already sent."""
-        for action in parsed.actions:
-            if watermark is not None and action.ts.date() <= watermark.date():
+        """Every split and dividend Yahoo listed whose delivery is not confirmed yet, tracked:
+        a failed delivery is sent again by the next poll (whatever the bars' watermark)."""
+        sent: set[tuple[str, str, datetime]] = set()
+        for action in sorted(actions, key=lambda a: (a.ts, a.kind)):
+            found = action_key(action)
+            if found in self.own.known.delivered or found in sent:
                 continue
-            publisher.publish(self.topics.market_actions, action.symbol.encode(), encode(action))
+            sent.add(found)
+            publisher.publish(
+                self.topics.market_actions,
+                action.symbol.encode(),
+                encode(action),
+                self.own.deliveries.action(action),
+            )
             report.actions += 1
 
     def _publish_instrument(
@@ -263,14 +339,16 @@ class MarketPoller:
             tracker.callback(key, now, snapshot.event_id),
         )
 
-    def _windows(self, symbol: str, watermark: datetime | None) -> list[Window]:
+    def _windows(
+        self, symbol: str, watermark: datetime | None, backfill_days: int | None
+    ) -> list[Window]:
         interval = self.market.interval
         if self.index is None:
             return live_windows(
                 interval,
-                watermark=watermark,
+                watermark=watermark if backfill_days is None else None,
                 now=datetime.now(UTC),
-                history_days=self.market.history_days,
+                history_days=self.market.history_days if backfill_days is None else backfill_days,
                 calendar=self.calendar,
             )
         granularity = fetch_interval(interval)
@@ -284,44 +362,34 @@ class MarketPoller:
                 granularity,
                 " with pre/post-market" if self.market.include_prepost else "",
             )
+        if backfill_days is not None:
+            return backfill_windows(ranges, days=backfill_days)
         return replay_windows(ranges, interval, watermark=watermark, calendar=self.calendar)
 
-    def _fetch(self, symbol: str, window: Window) -> ParsedChart:
-        fetch = call_with_retry(
-            lambda: self.client.fetch(symbol, self.market.interval, window.start, window.end),
-            limiter=self.limiter,
-            stop=self.stop,
-            what=f"{symbol} {self.market.interval} chart",
-        )
-        try:
-            known = self._splits.setdefault(symbol, {}) if self._splits is not None else {}
-            parsed = parse_chart(
-                fetch,
-                self.calendar,
-                source=self.source,
-                include_prepost=self.market.include_prepost,
-                settle_delay=self.settle_delay,
-                known_splits=known,
-            )
-            known.update(fetched_splits(fetch))
-            parsed.actions = parse_actions(fetch, self.source)
-            return parsed
-        except ValueError as exc:  # e.g. bars outside the exchange calendar's years
-            raise SourceError(f"{symbol}: cannot parse the chart: {exc}") from exc
+    def _has_charts(self, symbol: str) -> bool:
+        """Whether Yahoo may have bars of `symbol` (replay: whether any are recorded)."""
+        if self.index is None:
+            return True
+        granularity = fetch_interval(self.market.interval)
+        return bool(self.index.chart_ranges(symbol, granularity, self.market.include_prepost))
 
-    def _load_splits(self) -> bool:
-        if self._splits is None:
-            try:
-                with self._pool.connection() as conn:
-                    rows = conn.execute(KNOWN_SPLITS, (list(self.market.symbols),)).fetchall()
-            except psycopg.Error as exc:  # Postgres unreachable: retried next poll
-                self.health.red("corporate_actions", f"cannot read known splits: {exc}")
-                return False
-            self._splits = {}
-            for symbol, ts, ratio in rows:
-                self._splits.setdefault(symbol, {})[ts.astimezone(UTC).date()] = ratio
-            self.health.green("corporate_actions")
+    def _load_own_state(self) -> bool:
+        """The actions this producer delivered (producer_actions) and the oldest delivered bar
+        per series (producer_history): its own state, never a table storage writes."""
+        try:
+            self.own.load(self.market.symbols)
+        except psycopg.Error as exc:  # Postgres unreachable: retried next poll
+            self.health.red("producer_actions", f"cannot read the producer's state: {exc}")
+            return False
+        self.health.green("producer_actions")
         return True
+
+    def _save_own_state(self) -> None:
+        """Store the actions and oldest bars whose delivery was confirmed (kept on failure)."""
+        try:
+            self.own.save()
+        except psycopg.Error as exc:  # Postgres unreachable: delivered stays delivered
+            self.health.red("producer_actions", f"cannot store the producer's state: {exc}")
 
     def _load_watermarks(self) -> dict[str, datetime] | None:
         if self._watermarks is None:

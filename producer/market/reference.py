@@ -1,55 +1,23 @@
-"""Corporate actions from chart events and daily instrument snapshots (Yahoo quote + Finnhub)."""
+"""Daily instrument snapshots: Yahoo's v7 quote, Finnhub's profile2 for what it lacks."""
 
 from __future__ import annotations
 
 import logging
 import math
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from yfinance.data import YfData
 
-from producer.api_errors import ApiGate, NotFoundError
+from producer.api_errors import ApiGate, NotFoundError, error_for_status
 from producer.finnhub_api import FinnhubApi
-from producer.yahoo_client import ChartFetch
 from shared.errors import RetryableError, SourceError
-from shared.schemas import CorporateAction, Instrument, event_id
+from shared.redaction import describe_error
+from shared.schemas import Instrument, event_id
 
 logger = logging.getLogger(__name__)
 
 QUOTE_URL = "https://query2.finance.yahoo.com/v7/finance/quote"
-
-
-def parse_actions(fetch: ChartFetch, source: str) -> list[CorporateAction]:
-    """Splits and dividends from the raw chart's `events` (dicts keyed by the timestamp)."""
-    events = (fetch.chart or {}).get("events") or {}
-    actions: list[CorporateAction] = []
-    for kind, field in (("split", "splits"), ("dividend", "dividends")):
-        for event in (events.get(field) or {}).values():
-            when = event.get("date")
-            if not isinstance(when, int | float):
-                raise ValueError(f"unreadable {kind} event {event!r}")
-            ts = datetime.fromtimestamp(when, UTC)
-            ratio = amount = None
-            if kind == "split":
-                numerator, denominator = event.get("numerator"), event.get("denominator")
-                if not numerator or not denominator:
-                    raise ValueError(f"unreadable split event {event!r}")
-                ratio = float(numerator) / float(denominator)
-            else:
-                amount = float(event["amount"])
-            actions.append(
-                CorporateAction(
-                    event_id=event_id(source, fetch.symbol, kind, ts),
-                    source=source,
-                    symbol=fetch.symbol,
-                    ts=ts,
-                    kind=kind,
-                    ratio=ratio,
-                    amount=amount,
-                )
-            )
-    return sorted(actions, key=lambda a: (a.ts, a.kind))
 
 
 def _number(value: Any) -> float | None:
@@ -77,11 +45,13 @@ class InstrumentSource:
             body = data.get_raw_json(QUOTE_URL, params={"symbols": symbol}, timeout=self._timeout_s)
         except Exception as exc:  # yfinance raises requests' and its own errors alike
             status = getattr(getattr(exc, "response", None), "status_code", None)
-            if status == 429 or (status is not None and status >= 500):
-                raise RetryableError(f"{symbol} quote: HTTP {status}") from None
-            if status == 404:
+            error = error_for_status(status, f"{symbol} quote") if status else None
+            if isinstance(error, NotFoundError):
                 return {}
-            raise SourceError(f"{symbol} quote: {type(exc).__name__}: {exc}") from None
+            if isinstance(error, RetryableError):
+                raise error from None
+            # Not ApiAuthError for a Yahoo 401/403: that would close Finnhub's gate.
+            raise SourceError(f"{symbol} quote: {describe_error(exc)}") from None
         results = (body.get("quoteResponse") or {}).get("result") or []
         return next((r for r in results if r.get("symbol", "").upper() == symbol), {})
 

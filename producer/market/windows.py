@@ -90,3 +90,19 @@ def replay_windows(
         for r in sorted(ranges, key=lambda r: (r.first, r.last))
         if watermark is None or bar_key(interval, r.last, calendar) > watermark
     ]
+
+
+def backfill_windows(ranges: list[ChartRange], *, days: int) -> list[Window]:
+    """Replay's backfill: the recorded ranges cut to the `days` before the newest recorded point.
+
+    A replay's "now" is its recordings' own time, so `backfill --days N` reaches N days back
+    from the symbol's newest point, whatever today is.
+    """
+    if not ranges:
+        return []
+    cutoff = max(r.last for r in ranges) - timedelta(days=days)
+    return [
+        Window(max(r.first, cutoff), r.last + _AFTER_LAST)
+        for r in sorted(ranges, key=lambda r: (r.first, r.last))
+        if r.last >= cutoff
+    ]

@@ -6,7 +6,7 @@ import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from producer.replay.finnhub_files import FINNHUB_HOSTS, GENERAL_NEWS
 from producer.replay.fred_files import OBSERVATIONS, SERIES
@@ -22,6 +22,8 @@ YAHOO_DATA_HOSTS = frozenset({"query1.finance.yahoo.com", "query2.finance.yahoo.
 YAHOO_HANDSHAKE_HOSTS = frozenset({"fc.yahoo.com", "guce.yahoo.com", "consent.yahoo.com"})
 CRUMB_PATH = "/v1/test/getcrumb"
 CHART_PATH = "/v8/finance/chart/"
+# The granularity of producer.market's events-only request (producer/market/events.py).
+EVENTS_GRANULARITY = "3mo"
 FRED_HOST = "api.stlouisfed.org"
 # Query keys worth showing in a log line; anything else (api_key, token, crumb) is never logged.
 LOGGED_QUERY_KEYS = (
@@ -77,7 +79,9 @@ class Manifest:
 
     def answer(self, method: str, url: str) -> Answer:
         parts = urlsplit(url)
-        host, path = parts.netloc.lower(), parts.path
+        # The path as sent is percent-quoted (^GSPC travels as %5EGSPC); recordings name the
+        # symbol itself, so match on the unquoted path (the query is unquoted by parse_qs).
+        host, path = parts.netloc.lower(), unquote(parts.path)
         query = {k: v[0] for k, v in parse_qs(parts.query).items()}
         if host in YAHOO_HANDSHAKE_HOSTS:
             # yfinance tolerates a failed cookie fetch (and parses this page for a consent form).
@@ -107,6 +111,10 @@ class Manifest:
         granularity = query.get("interval", "1d")
         prepost = query.get("includePrePost", "false").lower() == "true"
         files = [f for f in self.index.charts(symbol, granularity) if f.prepost == prepost]
+        if not files and granularity == EVENTS_GRANULARITY:
+            # producer.market's events-only request (its whole life at 3mo, for the events):
+            # without a 3mo recording, the symbol's other recordings list the events replay knows.
+            files = self.index.charts(symbol)
         if "period1" not in query:
             ranged = [f for f in files if f.range_name and f.range_name == query.get("range")]
             return _newest(ranged)

@@ -18,7 +18,7 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 INJECTED_HEADER = "X-Replay-Injected"
 
@@ -87,7 +87,8 @@ def _matches(entry: dict[str, Any], method: str, url: str) -> bool:
     return (
         entry.get("method", "GET").upper() == method.upper()
         and entry.get("host") in (None, parts.netloc.lower())
-        and entry.get("path") == parts.path
+        # Entries name the path as people write it (/v8/finance/chart/^GSPC), the wire quotes it.
+        and entry.get("path") in (parts.path, unquote(parts.path))
         and all(query.get(k) == str(v) for k, v in (entry.get("query") or {}).items())
     )
 

@@ -65,10 +65,12 @@ def build(
             ownership.pause(key, "upgrade", f"upgrade needed: {exc} at offset {message.offset()}")
             skipped.add(key)
             continue
-        except (SchemaError, ValidationError) as exc:
-            batch.items.append(reject(message, str(exc)))
+        except SchemaError as exc:
+            batch.items.append(reject(message, str(exc), "schema"))
+        except ValidationError as exc:
+            batch.items.append(reject(message, str(exc), "validation"))
         except _VALUE_ERRORS as exc:
-            batch.items.append(reject(message, f"{type(exc).__name__}: {exc}"))
+            batch.items.append(reject(message, f"{type(exc).__name__}: {exc}", "value"))
         else:
             batch.items.append(
                 Record(
@@ -84,7 +86,7 @@ def build(
     return batch
 
 
-def reject(message: Message, reason: str) -> Rejected:
+def reject(message: Message, reason: str, kind: str) -> Rejected:
     DEAD_LETTERS.labels(message.topic()).inc()
     return Rejected(
         message.topic(),
@@ -93,6 +95,7 @@ def reject(message: Message, reason: str) -> Rejected:
         message.key(),
         message.value(),
         text_for_postgres(reason),
+        kind,
     )
 
 
@@ -102,7 +105,13 @@ def rejected_by_database(item: Item, reason: str) -> Rejected:
         return item
     DEAD_LETTERS.labels(item.topic).inc()
     return Rejected(
-        item.topic, item.partition, item.offset, item.key, item.raw, text_for_postgres(reason)
+        item.topic,
+        item.partition,
+        item.offset,
+        item.key,
+        item.raw,
+        text_for_postgres(reason),
+        "database",
     )
 
 

@@ -25,7 +25,12 @@ from psycopg_pool import ConnectionPool
 from shared.loop import failpoints
 from shared.loop.batch import Item, spans
 from shared.loop.contract import Effects, Handler, PartitionKey, Record, Rejected
-from shared.loop.offsets import advance_offsets, dead_letter_rows, insert_dead_letters
+from shared.loop.offsets import (
+    advance_offsets,
+    dead_letter_rows,
+    hold_owned,
+    insert_dead_letters,
+)
 from shared.loop.ownership import Ownership
 
 
@@ -37,6 +42,7 @@ class Committed:
     states: dict[PartitionKey, Any]
     written: int  # how many of the items given were written (fewer when the handler stopped)
     effects: Effects
+    rejected: list[Rejected]  # the dead letters committed (decode-rejected and the handler's)
 
 
 def write_items(
@@ -72,4 +78,30 @@ def write_items(
         failpoints.reached("after_copy")
         advance_offsets(conn, group, owner, expected, firsts, ends)
         handler.finish(conn, effects)
-    return Committed(records, ends, firsts, dict(effects.states), len(items), effects)
+    return Committed(records, ends, firsts, dict(effects.states), len(items), effects, letters)
+
+
+def write_sweep(
+    pool: ConnectionPool,
+    handler: Handler,
+    ownership: Ownership,
+    *,
+    group: str,
+    owner: str,
+    db_timeout_s: float,
+) -> Committed:
+    """The handler's sweep (`Handler.sweep_due`) over every partition whose state is loaded, in
+    one transaction: the states and rows it writes, the owned offset rows locked and checked
+    (none moves), `handler.finish`, COMMIT."""
+    partitions = {
+        key: partition
+        for key, partition in ownership.partitions.items()
+        if partition.known and "unrestorable" not in partition.pauses
+    }
+    effects = handler.process([], {key: partition.state for key, partition in partitions.items()})
+    with pool.connection(timeout=db_timeout_s) as conn, conn.transaction():
+        if partitions:
+            hold_owned(conn, group, owner, {key: p.stored for key, p in partitions.items()})
+        handler.write(conn, effects)
+        handler.finish(conn, effects)
+    return Committed([], {}, {}, dict(effects.states), 0, effects, [])

@@ -48,6 +48,9 @@ class Rejected:
     key: bytes | None
     payload: bytes | None
     reason: str
+    # The reason's class, a bounded metric label: schema, validation, value (decoding), database
+    # (refused by PostgreSQL, found by halving) or handler (the handler's own verdict).
+    kind: str = "handler"
 
 
 @dataclass(frozen=True)
@@ -104,6 +107,14 @@ class Handler:
 
     def committed(self, effects: Effects, committed_at_ms: float) -> None:
         """Called once the transaction that wrote `effects` committed (metrics only)."""
+
+    def sweep_due(self) -> bool:
+        """Whether the handler has work on every partition's state that no message brings (the
+        alert rules were reloaded: machines of removed rules must resolve now, not on their
+        series' next bar). The loop then calls `process([], states)` with the state of every
+        partition it consumes, between batches, and writes the effects like a batch's — with
+        ownership checked, and no offset moved. Checked only when no batch is pending."""
+        return False
 
     def finish(self, conn: psycopg.Connection, effects: Effects) -> None:
         """The transaction's last statements, after the offsets and right before COMMIT: for

@@ -6,10 +6,12 @@ import threading
 from collections.abc import Callable, Sequence
 
 import psycopg
+from confluent_kafka import Consumer
 
 from shared.db import make_pool
 from shared.health import Health
-from shared.kafka import make_consumer
+from shared.kafka import consumer_config
+from shared.loop.broker_watch import BrokerWatch
 from shared.loop.contract import Handler, LoopOptions
 from shared.loop.runner import ConsumerLoop
 from shared.settings import Settings
@@ -30,12 +32,14 @@ def run_consumer(
     consumer_settings = settings.consumer
     max_poll_interval_ms = consumer_settings.max_poll_interval_ms
     session = settings.postgres.session_timeouts(max_poll_interval_ms)
-    consumer = make_consumer(
+    watch = BrokerWatch(health)  # /healthz red while the broker does not answer
+    config = consumer_config(
         settings.kafka,
         group_id,
         max_poll_interval_ms=max_poll_interval_ms,
         session_timeout_ms=consumer_settings.session_timeout_ms,
     )
+    consumer = Consumer({**config, "error_cb": watch.on_error})
     with make_pool(settings.postgres, service, configure=configure, session=session) as pool:
         options = LoopOptions(
             group_id=group_id,
@@ -48,4 +52,4 @@ def run_consumer(
             poison_max_share=consumer_settings.poison_max_share,
             poison_max_in_row=consumer_settings.poison_max_in_row,
         )
-        ConsumerLoop(consumer, pool, topics, handler, options, health).run(stop)
+        ConsumerLoop(consumer, pool, topics, handler, options, health, watch).run(stop)

@@ -36,6 +36,23 @@ WHERE o.consumer_group = %s AND o.owner = %s
   AND o.next_offset IS NOT DISTINCT FROM w.expected
   AND (w.expected IS NULL OR w.first_offset = w.expected)
 """
+# A write that moves no offset (a sweep) still needs the rows locked and owned by us, at the
+# offset we know: a member that lost a partition must not overwrite its new owner's state.
+LOCK_OWNED = """
+SELECT count(*)
+FROM consumer_offsets o
+JOIN unnest(%s::text[], %s::int[], %s::bigint[]) AS w(topic, kafka_partition, expected)
+  ON o.topic = w.topic AND o.kafka_partition = w.kafka_partition
+WHERE o.consumer_group = %s AND o.owner = %s
+  AND o.next_offset IS NOT DISTINCT FROM w.expected
+"""
+LOCK_ROWS = """
+SELECT 1 FROM consumer_offsets
+WHERE consumer_group = %s AND (topic, kafka_partition) IN
+      (SELECT * FROM unnest(%s::text[], %s::int[]))
+ORDER BY topic, kafka_partition
+FOR UPDATE
+"""
 INSERT_DEAD_LETTERS = """
 INSERT INTO dead_letters (service, topic, kafka_partition, kafka_offset, key, payload, reason)
 VALUES (%s, %s, %s, %s, %s, %s, %s)
@@ -85,6 +102,25 @@ def advance_offsets(
                 f"{len(keys) - cur.rowcount} partition(s) now owned by another member, or the "
                 "batch does not start at the stored offset"
             )
+
+
+def hold_owned(
+    conn: psycopg.Connection,
+    group: str,
+    owner: str,
+    expected: Mapping[PartitionKey, int | None],
+) -> None:
+    """Lock the offset rows of `expected`'s partitions until COMMIT and check that `owner` owns
+    each at the offset given; FencedError otherwise (the transaction is rolled back)."""
+    keys = list(expected)
+    topics, numbers = [tp[0] for tp in keys], [tp[1] for tp in keys]
+    with conn.cursor() as cur:
+        cur.execute(LOCK_ROWS, (group, topics, numbers))
+        cur.execute(LOCK_OWNED, (topics, numbers, [expected[tp] for tp in keys], group, owner))
+        row = cur.fetchone()
+        owned = row[0] if row else 0
+    if owned != len(keys):
+        raise FencedError(f"{len(keys) - owned} partition(s) now owned by another member")
 
 
 def dead_letter_rows(service: str, rejected: Sequence[Rejected]) -> list[DeadLetterRow]:

@@ -21,7 +21,8 @@ from shared.health import Health
 from shared.loop.claims import Claimed, claim, load_states
 from shared.loop.contract import Handler, PartitionKey
 from shared.loop.failures import describe
-from shared.loop.partition import Partition, health_reasons
+from shared.loop.partition import Partition, health_reasons, phase_counts, unready_reason
+from shared.metrics import PARTITIONS
 
 logger = logging.getLogger(__name__)
 
@@ -52,11 +53,13 @@ class Ownership:
         self.on_leave: Callable[[list[PartitionKey]], None] = lambda keys: None
         self._shown: set[str] = set()  # health keys this module turned red
         self._awaiting_error = "not answering"  # why partitions are awaiting their offsets
+        self.joined = False  # an assignment (even an empty one) arrived: we are in the group
 
     # -- rebalance callbacks (run inside poll/consume) -------------------------------------
 
     def on_assign(self, consumer: Consumer, assigned: list[TopicPartition]) -> None:
         keys = [(tp.topic, tp.partition) for tp in assigned]
+        self.joined = True  # cooperative-sticky calls this after every rebalance, empty or not
         try:
             stored, states, broken = self._claim(keys)
         except psycopg.Error as exc:
@@ -84,6 +87,7 @@ class Ownership:
 
     def on_lost(self, consumer: Consumer, lost: list[TopicPartition]) -> None:
         # Lost: someone else may own them already. Never commit, never claim: forget.
+        self.joined = False  # out of the group until the next assignment
         self._forget([(tp.topic, tp.partition) for tp in lost])
         consumer.incremental_unassign(lost)
         logger.warning("lost %s", _names([(tp.topic, tp.partition) for tp in lost]))
@@ -212,8 +216,10 @@ class Ownership:
             partition = self.partitions.get(key)
             if partition is not None:
                 partition.stored = end
-                if key in states:
-                    partition.state = states[key]
+        for key, state in states.items():  # a sweep moves states without offsets
+            partition = self.partitions.get(key)
+            if partition is not None:
+                partition.state = state
 
     def sync(self) -> None:
         """Make librdkafka's pause state match ours; health names what does not consume."""
@@ -233,6 +239,13 @@ class Ownership:
         for name, message in reasons.items():
             self._health.red(name, message)
         self._shown = set(reasons)
+        for phase, count in phase_counts(self.partitions).items():
+            PARTITIONS.labels(phase).set(count)
+        unready = unready_reason(self.partitions, self.joined)
+        if unready is None:
+            self._health.ready("partitions")
+        else:
+            self._health.not_ready("partitions", unready)
 
     def _describe(self, keys: Sequence[PartitionKey]) -> str:
         return (

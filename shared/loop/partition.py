@@ -60,3 +60,31 @@ def health_reasons(
         for reason, message in partition.pauses.items():
             reasons[f"{reason}:{key[0]}[{key[1]}]"] = message
     return reasons
+
+
+def phase_counts(partitions: Mapping[PartitionKey, Partition]) -> dict[str, int]:
+    """How many partitions are consuming, paused or awaiting their offsets (the gauge's labels)."""
+    counts = {"consuming": 0, "paused": 0, "awaiting_offsets": 0}
+    for partition in partitions.values():
+        if not partition.known:
+            counts["awaiting_offsets"] += 1
+        elif partition.pauses:
+            counts["paused"] += 1
+        else:
+            counts["consuming"] += 1
+    return counts
+
+
+def unready_reason(partitions: Mapping[PartitionKey, Partition], joined: bool) -> str | None:
+    """Why this member is not ready (/readyz), None when it is: in its group and every partition
+    it owns consuming. A member that owns none (more replicas than partitions) is ready."""
+    if not joined:
+        return "not in the consumer group yet (no assignment received)"
+    counts = phase_counts(partitions)
+    waiting = counts["paused"] + counts["awaiting_offsets"]
+    if waiting:
+        return (
+            f"{waiting} of {len(partitions)} partition(s) not consuming "
+            f"({counts['paused']} paused, {counts['awaiting_offsets']} awaiting offsets)"
+        )
+    return None

@@ -22,17 +22,22 @@ from psycopg_pool import ConnectionPool
 from shared.health import Health
 from shared.loop import batch as batches
 from shared.loop import failpoints
-from shared.loop.commit import Committed, write_items
+from shared.loop.broker_watch import BrokerWatch
+from shared.loop.commit import Committed, write_items, write_sweep
 from shared.loop.contract import Handler, LoopOptions, PartitionKey
 from shared.loop.failures import classify, describe
+from shared.loop.latency import observe_many
 from shared.loop.ownership import Ownership
 from shared.loop.pending import PendingBatch, decide
 from shared.metrics import (
+    BATCH_MESSAGES,
     BATCH_RETRIES,
     COMMIT_LATENCY,
     FENCED_BATCHES,
     MESSAGES,
     REFUSED_POSITIONS,
+    REJECTED,
+    WRITE_SECONDS,
 )
 
 logger = logging.getLogger(__name__)
@@ -49,8 +54,10 @@ class ConsumerLoop:
         handler: Handler,
         options: LoopOptions,
         health: Health,
+        broker: BrokerWatch | None = None,
     ) -> None:
         self._consumer = consumer
+        self._broker = broker
         self._pool = pool
         self._topics = list(topics)
         self._handler = handler
@@ -71,8 +78,10 @@ class ConsumerLoop:
         self._batch = PendingBatch()
         self._poisoned_in_row = 0  # dead-lettered on the database's word since a record stored
         self._next_recovery = 0.0
+        self._sweep_retry_at = 0.0  # a failed sweep waits for this monotonic time
 
     def run(self, stop: threading.Event) -> None:
+        self._own.sync()  # /readyz: not ready until the group gives us an assignment
         self._consumer.subscribe(
             self._topics,
             on_assign=self._own.on_assign,
@@ -86,11 +95,15 @@ class ConsumerLoop:
                     self._idle()
                     if self._batch and time.monotonic() >= self._batch.retry_at:
                         self._attempt()
+                elif self._sweep_due():
+                    self._sweep()
                 else:
                     messages = self._consume()
                     if messages:
                         self._start(messages)
                 self._recover_if_due()
+                if self._broker is not None:
+                    self._broker.check(self._consumer)
         finally:
             # close() leaves the group at once, so partitions move without waiting for
             # session.timeout.ms; there is no Kafka commit to make (offsets live in Postgres).
@@ -152,6 +165,7 @@ class ConsumerLoop:
 
     def _attempt(self) -> None:
         part = self._batch.next_part()
+        started = time.perf_counter()
         try:
             done = write_items(
                 self._pool,
@@ -166,6 +180,7 @@ class ConsumerLoop:
         except Exception as exc:  # noqa: BLE001 (the loop boundary: classified, counted, logged)
             self._failed(part, exc)
             return
+        WRITE_SECONDS.observe(time.perf_counter() - started)
         self._succeeded(done)
 
     def _succeeded(self, done: Committed) -> None:
@@ -173,10 +188,16 @@ class ConsumerLoop:
         if done.records:
             self._poisoned_in_row = 0
         committed_at_ms = time.time() * 1000
-        for record in done.records:
-            COMMIT_LATENCY.observe((committed_at_ms - record.timestamp_ms) / 1000)
+        observe_many(
+            COMMIT_LATENCY,
+            [(committed_at_ms - record.timestamp_ms) / 1000 for record in done.records],
+        )
         for key, end in done.ends.items():
             MESSAGES.labels(key[0], "in").inc(end - done.firsts[key])
+        for letter in done.rejected:
+            REJECTED.labels(letter.topic, letter.kind).inc()
+        if done.written:
+            BATCH_MESSAGES.observe(done.written)
         self._handler.committed(done.effects, committed_at_ms)
         self._batch.written(done.written)
         failpoints.reached("after_commit")
@@ -187,6 +208,30 @@ class ConsumerLoop:
             self._batch.retry_at = time.monotonic()
         else:
             self._release()
+
+    def _sweep_due(self) -> bool:
+        return time.monotonic() >= self._sweep_retry_at and self._handler.sweep_due()
+
+    def _sweep(self) -> None:
+        """The handler's work over every loaded state (see Handler.sweep_due); retried after
+        the first backoff when it fails, with the reason logged."""
+        try:
+            done = write_sweep(
+                self._pool,
+                self._handler,
+                self._own,
+                group=self._options.group_id,
+                owner=self._owner,
+                db_timeout_s=self._options.db_retry_s,
+            )
+        except Exception as exc:  # noqa: BLE001 (the loop boundary: logged, retried)
+            self._sweep_retry_at = time.monotonic() + self._options.db_retry_s
+            logger.warning(
+                "sweep not written, retried in %.1fs: %s", self._options.db_retry_s, describe(exc)
+            )
+            return
+        self._own.committed({}, done.states)
+        self._handler.committed(done.effects, time.time() * 1000)
 
     def _hold(self) -> None:
         """Pause every partition until the pending batch is written."""

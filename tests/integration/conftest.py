@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import os
 import uuid
+import warnings
 from collections.abc import Callable, Iterator
 
 import psycopg
 import pytest
 from psycopg import sql
 
+from db.bootstrap import bootstrap
 from db.migrate import migrate
-from shared.kafka import Topics, ensure_topics
+from shared.kafka import Topics, delete_topics, ensure_topics
 from shared.settings import (
     ConsumerSettings,
     HealthSettings,
@@ -49,6 +51,9 @@ def template_db(stack: TestStack) -> Iterator[str]:
         )
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(TEMPLATE_DB)))
     migrate(PostgresSettings().conninfo(dbname=TEMPLATE_DB))
+    # The writer and reader roles (cluster-wide) and their grants and default privileges (in the
+    # template, so every test database copies them): services started by tests log in as the writer.
+    bootstrap(PostgresSettings(), dbname=TEMPLATE_DB)
     yield TEMPLATE_DB
     with psycopg.connect(_admin_conninfo(), autocommit=True) as conn:
         conn.execute(
@@ -74,11 +79,16 @@ def pg_settings(template_db: str) -> Iterator[PostgresSettings]:
 
 
 @pytest.fixture
-def kafka_settings(stack: TestStack) -> KafkaSettings:
-    """Kafka settings with a fresh topic prefix; the topics exist."""
+def kafka_settings(stack: TestStack) -> Iterator[KafkaSettings]:
+    """Kafka settings with a fresh topic prefix; the topics exist during the test and are
+    deleted after it (a broker holding every test's topics slows down, then runs out of heap)."""
     settings = KafkaSettings(topic_prefix=f"t{uuid.uuid4().hex[:10]}.")
-    ensure_topics(settings, Topics(settings.topic_prefix))
-    return settings
+    topics = Topics(settings.topic_prefix)
+    ensure_topics(settings, topics)
+    yield settings
+    problems = delete_topics(settings, topics)
+    if problems:
+        warnings.warn(f"test topics not deleted: {problems[0]}", stacklevel=1)
 
 
 @pytest.fixture

@@ -327,6 +327,7 @@ def test_alertmanager_shows_firing_then_resolved(
     assert markers == [(True, None), (True, "historical"), (True, None)]
 
 
+@pytest.mark.serial  # stops the shared PostgreSQL: never beside other tests
 def test_follower_resumes_after_a_postgres_restart(
     pg_settings: PostgresSettings,
     stack: stacks.TestStack,

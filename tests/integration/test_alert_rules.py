@@ -157,3 +157,82 @@ def test_sighup_swaps_only_a_valid_rules_file(
         assert service.running and service.healthz()[0] == 200
     finally:
         assert service.stop() == 0, service.log()
+
+
+def _level_rule(rule_id: str, threshold: float) -> str:
+    return f"""
+[[rules]]
+id = "{rule_id}"
+kind = "level"
+severity = "info"
+symbols = ["*"]
+intervals = ["*"]
+indicator = "close"
+op = ">"
+threshold = {threshold}
+resolve_op = "<"
+resolve = -1.0
+"""
+
+
+def test_sighup_resolves_machines_of_removed_and_changed_rules_without_a_new_bar(
+    settings_factory: Callable[..., Settings],
+    topics: Topics,
+    service_env: dict[str, str],
+    group: str,
+    tmp_path: Path,
+) -> None:
+    """Two rules fire on two series; a reload removes one and changes the other: all four
+    machines resolve right after the swap, stamped with their series' newest bar, with no bar
+    arriving — active_alerts keeps no orphan — and a restart adds nothing."""
+    rules = tmp_path / "alerts.toml"
+    rules.write_text("version = 1\n" + _level_rule("gone", 0.0) + _level_rule("edited", 0.0))
+    settings = settings_factory()
+    env = {
+        "ALERT_RULES_PATH": str(rules),
+        "CONSUMER_GROUP_ANALYTICS": group,
+        "CONSUMER_POLL_TIMEOUT_S": "0.2",
+    }
+    bars = random_walk_bars(["AAPL", "MSFT"], 7, seed=3)
+    first, later = bars[:12], bars[12]  # six minutes of both; then AAPL's seventh
+    newest = {
+        symbol: max(bar.ts for bar in first if bar.symbol == symbol) for symbol in ("AAPL", "MSFT")
+    }
+
+    def events() -> list[tuple[str, str, str, datetime, str]]:
+        with psycopg.connect(settings.postgres.conninfo()) as conn:
+            return conn.execute(
+                "SELECT rule, symbol, state, bar_ts, message FROM alert_events ORDER BY id"
+            ).fetchall()
+
+    service = ServiceProcess("analytics.consumer", service_env, tmp_path, **env).start()
+    try:
+        publish_bars(settings.kafka, topics.market_bars, first)
+        wait_for(lambda: len(events()) == 4, 60, "four firing events")
+        assert {(rule, symbol, state) for rule, symbol, state, _, _ in events()} == {
+            (rule, symbol, "firing") for rule in ("gone", "edited") for symbol in newest
+        }
+        rules.write_text("version = 2\n" + _level_rule("edited", 1.0))
+        service.process.send_signal(signal.SIGHUP)  # type: ignore[union-attr]
+        wait_for(lambda: len(events()) == 8, 30, "four resolves without a new bar")
+        resolved = [row for row in events() if row[2] == "resolved"]
+        assert sorted((rule, symbol) for rule, symbol, *_ in resolved) == sorted(
+            (rule, symbol) for rule in ("gone", "edited") for symbol in newest
+        )
+        for rule, symbol, _, bar_ts, message in resolved:
+            assert bar_ts == newest[symbol]
+            why = "rule removed" if rule == "gone" else "rule changed"
+            assert why in message, message
+        with psycopg.connect(settings.postgres.conninfo()) as conn:
+            assert conn.execute("SELECT count(*) FROM active_alerts").fetchone() == (0,)
+    finally:
+        assert service.stop() == 0, service.log()
+    # The reconciled machines were saved: after a restart, the next bar fires only the edited
+    # rule, as a new machine; nothing of `gone` comes back.
+    again = ServiceProcess("analytics.consumer", service_env, tmp_path, **env).start()
+    try:
+        publish_bars(settings.kafka, topics.market_bars, [later])
+        wait_for(lambda: len(events()) == 9, 30, "the edited rule firing again")
+        assert events()[-1][:4] == ("edited", "AAPL", "firing", later.ts)
+    finally:
+        assert again.stop() == 0, again.log()

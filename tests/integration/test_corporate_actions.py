@@ -128,8 +128,9 @@ def test_split_keeps_raw_bases_adjusted_view_is_continuous_and_refetch_adds_no_r
             count = conn.execute("SELECT count(*) FROM corporate_actions").fetchone()
             assert count == (len(actions),)
 
-        # A later window without the split event (AAPL, 2025): the producer knows the split from
-        # corporate_actions, so these bars keep basis 4 and the adjusted view passes them through.
+        # A later window without the split event (AAPL, 2025): the producer knows the split it
+        # delivered (its own producer_actions, never storage's corporate_actions), so these bars
+        # keep basis 4 and the adjusted view passes them through.
         shutil.copy(yahoo / LATER_AAPL_FILE, recorded / LATER_AAPL_FILE)
         later = poll_once(settings)
         assert later.published > 100 and not later.failed

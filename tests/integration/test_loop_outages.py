@@ -44,6 +44,7 @@ def owners(pg: PostgresSettings, group: str, topic: str) -> dict[int, str]:
     return dict(rows)
 
 
+@pytest.mark.serial  # stops the shared PostgreSQL: never beside other tests
 def test_partitions_moved_during_an_outage_drain_once_postgres_returns(
     kafka_settings: KafkaSettings,
     pg_settings: PostgresSettings,

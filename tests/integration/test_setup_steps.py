@@ -96,7 +96,8 @@ def test_auto_topic_creation_is_off(kafka_settings: KafkaSettings) -> None:
         ("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:1", "KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:1"),
         ("KAFKA_BOOTSTRAP_SERVERS", "no-port-here", "KAFKA_BOOTSTRAP_SERVERS"),
         ("POSTGRES_PORT", "1", "POSTGRES_PORT"),
-        ("POSTGRES_PASSWORD", "wrong-password", "POSTGRES_PASSWORD"),
+        # Services log in as the writer (POSTGRES_PASSWORD is the owner's: migrations).
+        ("POSTGRES_WRITER_PASSWORD", "wrong-password", "POSTGRES_WRITER_PASSWORD"),
     ],
 )
 def test_wrong_addresses_fail_fast_with_one_line(

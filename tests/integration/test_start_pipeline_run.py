@@ -13,7 +13,7 @@ import psycopg
 from shared.services import all_services
 from shared.settings import PostgresSettings
 from tests.conftest import REPO_ROOT
-from tests.integration.processes import free_port_range, wait_for
+from tests.integration.processes import free_port, free_port_range, wait_for
 
 # Every table a replayed pipeline fills from the recorded responses.
 COUNT_ROWS = {
@@ -36,7 +36,10 @@ def test_start_pipeline_replays_bars_into_postgres_and_stops_cleanly(
         **service_env,
         "DATA_SOURCE": "replay",
         "MARKET_REQUESTS_PER_MINUTE": "600",
-        "HEALTH_BASE_PORT": str(free_port_range(span=50)),
+        # Every service's health port is base + its offset (analytics.dashboard's is 70), and the
+        # dashboard's page needs a port of its own too.
+        "HEALTH_BASE_PORT": str(free_port_range(span=99)),
+        "DASHBOARD_PORT": str(free_port()),
     }
     env.pop("HEALTH_PORT", None)
     log_path = tmp_path / "start_pipeline.log"

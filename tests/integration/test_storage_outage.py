@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import pytest
+
 from shared.kafka import Topics
 from shared.settings import KafkaSettings, PostgresSettings
 from tests.integration.bar_stream import as_rows, drained, minute_bars, publish_bars, stored_bars
@@ -14,6 +16,7 @@ from tests.integration.stacks import TestStack
 OUTAGE_S = 30
 
 
+@pytest.mark.serial  # stops the shared PostgreSQL: never beside other tests
 def test_postgres_outage_pauses_then_resumes_without_loss(
     kafka_settings: KafkaSettings,
     pg_settings: PostgresSettings,

@@ -46,6 +46,8 @@ NEEDS_KEY = {
     "producer-news": ("news", "FINNHUB_API_KEY"),
     "producer-macro": ("macro", "FRED_API_KEY"),
 }
+# Prometheus and Grafana: opt-in too (`--profile monitoring`), checked in tests/unit/infra/.
+MONITORING = {"prometheus", "grafana"}
 # What `docker compose up` starts with no --profile: it must come up healthy without any key.
 DEFAULT_SET = sorted(name for name, spec in SERVICES.items() if not spec.get("profiles"))
 ENV_EXAMPLE = (REPO_ROOT / ".env.example").read_text()
@@ -139,7 +141,7 @@ def test_settings_point_at_the_compose_hosts(
 @pytest.mark.parametrize("service", sorted(SERVICES))
 def test_environment_values_are_strings(service: str) -> None:
     # YAML 1.1 reads `off`, `no` and `false` as booleans: a value must be quoted to stay a word.
-    env = SERVICES[service]["environment"]
+    env = SERVICES[service].get("environment", {})  # Prometheus has none
     assert not [name for name, value in env.items() if isinstance(value, bool)]
 
 
@@ -157,7 +159,8 @@ def test_commands_name_runnable_modules(service: str) -> None:
 
 
 def test_setup_migrates_then_creates_topics() -> None:
-    assert modules_of(SERVICES[SETUP]["command"]) == ["db", "shared.topic_setup"]
+    assert modules_of(SERVICES[SETUP]["command"]) == ["db", "db", "shared.topic_setup"]
+    assert "python -m db migrate && python -m db bootstrap &&" in SERVICES[SETUP]["command"][-1]
     assert SERVICES[SETUP]["depends_on"] == {
         "kafka": {"condition": "service_healthy"},
         "postgres": {"condition": "service_healthy"},
@@ -242,7 +245,7 @@ def test_services_that_need_a_key_are_opt_in_profiles() -> None:
         assert SERVICES[service].get("profiles") == [profile], f"{service} needs {key}: opt-in"
     assert not set(NEEDS_KEY) & set(DEFAULT_SET)
     # Everything else runs by default: the pipeline without keys.
-    assert set(DEFAULT_SET) == set(SERVICES) - set(NEEDS_KEY)
+    assert set(DEFAULT_SET) == set(SERVICES) - set(NEEDS_KEY) - MONITORING
 
 
 def test_up_wait_accepts_the_finished_setup() -> None:

@@ -26,18 +26,6 @@ NEW_YORK = ZoneInfo("America/New_York")
 SETTLE = timedelta(seconds=5)
 
 
-@pytest.fixture(scope="module")
-def yahoo_dir(recordings: Path) -> Path:
-    return recordings / "yahoo"
-
-
-@pytest.fixture(scope="module")
-def client(yahoo_dir: Path) -> YahooClient:
-    return YahooClient(
-        replay_session(ReplayIndex.scan(yahoo_dir)), "America/New_York", timeout_s=5, prepost=False
-    )
-
-
 def raw_result(path: Path) -> dict[str, Any]:
     with path.open() as f:
         return json.load(f)["chart"]["result"][0]
@@ -122,7 +110,7 @@ def test_a_window_after_a_known_split_keeps_the_basis_the_split_set(
 ) -> None:
     rows = raw_rows(raw_result(yahoo_dir / "chart_AAPL_1d_6mo_2025-04-30_2025-10-29.json"))
     fetch = client.fetch("AAPL", "1d", rows[0]["stamp"], rows[-1]["stamp"] + timedelta(seconds=1))
-    # 2020's 4:1 and 2014's 7:1 are known (from corporate_actions); one dated after the fetch
+    # 2020's 4:1 and 2014's 7:1 are known (Yahoo's whole-life list); one dated after the fetch
     # is not counted yet.
     known = {date(2020, 8, 31): 4.0, date(2014, 6, 9): 7.0, date(2099, 1, 2): 2.0}
     bars = parse_chart(

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from confluent_kafka import KafkaError
 
-from producer.market.windows import Window, live_windows, replay_windows
+from producer.market.windows import Window, backfill_windows, live_windows, replay_windows
 from producer.replay.index import ChartRange
 from producer.watermarks import Confirmed, DeliveryTracker
 from shared.calendar import get_calendar
@@ -55,6 +55,18 @@ def test_replay_windows_skip_ranges_already_sent() -> None:
     # Daily watermarks are session dates at 00:00 UTC: the 2020 range is done.
     later = replay_windows(ranges, "1d", watermark=utc("2020-12-31T00:00"), calendar=XNYS)
     assert [w.start for w in later] == [utc("2025-04-30T13:30")]
+
+
+def test_replay_backfill_counts_its_days_back_from_the_newest_recorded_point() -> None:
+    ranges = [
+        ChartRange("AAPL", "1d", utc("2025-04-30T13:30"), utc("2025-10-29T20:00:01"), False),
+        ChartRange("AAPL", "1d", utc("2020-01-02T14:30"), utc("2020-12-31T14:30"), False),
+    ]
+    recent = backfill_windows(ranges, days=30)
+    assert recent == [Window(utc("2025-09-29T20:00:01"), utc("2025-10-29T20:00:02"))]
+    everything = backfill_windows(ranges, days=3650)
+    assert [w.start for w in everything] == [utc("2020-01-02T14:30"), utc("2025-04-30T13:30")]
+    assert backfill_windows([], days=30) == []
 
 
 def test_watermark_never_passes_a_failed_delivery() -> None:

@@ -1,0 +1,1 @@
+"""The live dashboard: a local web page of one series' charts, active alerts, freshness, health."""

@@ -1,0 +1,1 @@
+"""Operating the pipeline: data freshness, the monitor service and the status screen."""

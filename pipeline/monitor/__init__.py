@@ -1,0 +1,1 @@
+"""pipeline.monitor: lag, freshness and every service's figures once a minute; partition upkeep."""

@@ -1,0 +1,278 @@
+"""A running pipeline's metrics, readiness, status screen and pipeline_metrics table.
+
+One replayed pipeline under start_pipeline.py (real Kafka and PostgreSQL, recorded API
+responses): every service's /metrics parses with prometheus-client's parser and shows the
+figures that must have moved; /readyz is green once consumers own their partitions; the monitor
+reports lag per partition (0 once storage drained) and writes pipeline_metrics; `start_pipeline.py
+status` shows each service and, the recordings being from the past, stale bars in red.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+import signal
+import socket
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import psycopg
+from confluent_kafka import Consumer, KafkaError
+from prometheus_client.parser import text_string_to_metric_families
+
+from shared.health import Health
+from shared.kafka import Topics
+from shared.loop.broker_watch import BrokerWatch
+from shared.services import all_services, by_name
+from shared.settings import KafkaSettings, PostgresSettings
+from tests.conftest import REPO_ROOT
+from tests.integration.bar_stream import drained, minute_bars, publish, publish_bars
+from tests.integration.processes import storage_member, wait_for
+
+Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
+
+
+def scrape(port: int) -> Samples:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as reply:
+        text = reply.read().decode()
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def total(samples: Samples, name: str, **labels: str) -> float:
+    """Sum of `name`'s samples whose labels include `labels`."""
+    return sum(
+        value
+        for (sample, sample_labels), value in samples.items()
+        if sample == name and labels.items() <= dict(sample_labels).items()
+    )
+
+
+def random_port_range(span: int) -> int:
+    """A base port with base .. base+span free now, picked at random: concurrent test sessions
+    scanning from the same start would race for the same range."""
+    rng = random.SystemRandom()
+    for _ in range(200):
+        base = rng.randrange(21000, 60000 - span)
+        try:
+            for port in range(base, base + span + 1):
+                with socket.socket() as sock:
+                    sock.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        return base
+    raise AssertionError("no free port range")
+
+
+def answer(port: int, path: str) -> tuple[int, str]:
+    """Status and body of a GET (0 when nothing answers)."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as reply:
+            return reply.status, reply.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+    except OSError as exc:
+        return 0, str(exc)
+
+
+def test_a_running_pipeline_reports_what_moved(
+    pg_settings: PostgresSettings, service_env: dict[str, str], tmp_path: Path
+) -> None:
+    base = random_port_range(span=80)
+    env = {
+        **service_env,
+        "DATA_SOURCE": "replay",
+        "MARKET_REQUESTS_PER_MINUTE": "600",
+        "HEALTH_BASE_PORT": str(base),
+        "MONITOR_INTERVAL_S": "1",
+        "FORECAST_WORKERS": "0",
+        # Less work on a shared 2-core machine: two symbols, and no origin falls due (an origin
+        # needs FORECAST_MIN_BARS bars; the recordings hold fewer): the forecaster still consumes.
+        "MARKET_SYMBOLS": "AAPL,MSFT",
+        "FORECAST_MIN_BARS": "1000",
+        "FORECAST_WINDOW": "1000",
+        "LOCAL_STACK_DIR": str(tmp_path / "local"),
+        "DASHBOARD_PORT": str(base + 79),  # its web page: not one of the health ports
+    }
+    env.pop("HEALTH_PORT", None)
+    port = {one.name: base + one.port_offset for one in all_services()}
+    log_path = tmp_path / "start_pipeline.log"
+    with log_path.open("wb") as log:
+        supervisor = subprocess.Popen(
+            [sys.executable, "start_pipeline.py", "--status-every", "1"],
+            cwd=REPO_ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+
+    def counted(sql: str) -> int:
+        with psycopg.connect(pg_settings.conninfo()) as conn:
+            return conn.execute(sql).fetchone()[0]
+
+    def storage_drained() -> bool:
+        samples = scrape(port["pipeline.monitor"])
+        lag = {
+            labels: value
+            for (name, labels), value in samples.items()
+            if name == "pipeline_consumer_lag_messages" and ("group", "storage") in labels
+        }
+        # ... in a round that also saw the indicators (their age is known once there are any).
+        indicators_seen = total(samples, "pipeline_data_age_seconds", domain="indicators") > 0
+        return len(lag) > 0 and sum(lag.values()) == 0 and indicators_seen
+
+    try:
+        wait_for(lambda: counted("SELECT count(*) FROM indicators") > 0, 120, "indicators")
+        try:
+            wait_for(lambda: answer(port["consumer.storage"], "/readyz")[0] == 200, 30, "ready")
+        except AssertionError:
+            raise AssertionError(answer(port["consumer.storage"], "/readyz")) from None
+        wait_for(storage_drained, 60, "the monitor to see storage's lag at 0 on every partition")
+        wait_for(
+            lambda: (
+                counted(
+                    "SELECT count(*) FROM pipeline_metrics"
+                    " WHERE name = 'pipeline_consumer_lag_messages'"
+                )
+                > 0
+            ),
+            30,
+            "lag rows in pipeline_metrics",
+        )
+        scraped = {name: scrape(number) for name, number in port.items()}
+        status = subprocess.run(
+            [sys.executable, "start_pipeline.py", "status", "--sample", "0.3"],
+            cwd=REPO_ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    finally:
+        supervisor.send_signal(signal.SIGTERM)
+        code = supervisor.wait(60)
+    output = log_path.read_text()
+    assert code == 0, output
+
+    market = scraped["producer.market"]
+    assert total(market, "pipeline_messages_total", direction="out") > 0
+    assert total(market, "pipeline_api_requests_total", api="yahoo", status="200") > 0
+
+    storage = scraped["consumer.storage"]
+    assert total(storage, "pipeline_messages_total", direction="in") > 0
+    assert total(storage, "pipeline_rows_written_total", table="price_bars") > 0
+    assert total(storage, "pipeline_batch_messages_count") > 0
+    assert total(storage, "pipeline_batch_messages_sum") >= total(
+        storage, "pipeline_messages_total", direction="in"
+    )
+    assert total(storage, "pipeline_write_duration_seconds_count") > 0
+    assert total(storage, "pipeline_commit_latency_seconds_count") > 0
+    assert total(storage, "pipeline_partitions", state="consuming") > 0
+    assert total(storage, "pipeline_partitions", state="awaiting_offsets") == 0
+    assert total(storage, "pipeline_ready") == 1
+    assert total(storage, "pipeline_upsert_conflicts_total") == 0
+
+    analytics = scraped["analytics.consumer"]
+    assert total(analytics, "pipeline_rows_written_total", table="indicators") > 0
+    # In its group, owning every partition of market.bars (its own pace is not awaited).
+    forecaster = scraped["analytics.forecaster"]
+    assert total(forecaster, "pipeline_partitions") == 12
+    # Every label of a per-message counter is bounded: no symbol anywhere.
+    for samples in scraped.values():
+        for _name, labels in samples:
+            assert "symbol" not in dict(labels)
+
+    monitor = scraped["pipeline.monitor"]
+    bars_partitions = {
+        dict(labels)["partition"]
+        for name, labels in monitor
+        if name == "pipeline_consumer_lag_messages"
+        and dict(labels)["group"] == "storage"
+        and dict(labels)["topic"].endswith("market.bars")
+    }
+    assert bars_partitions == {str(n) for n in range(12)}
+    assert total(monitor, "pipeline_data_stale", domain="bars") == 1  # recordings are history
+    assert total(monitor, "pipeline_monitor_runs_total", outcome="ok") > 0
+    assert total(monitor, "pipeline_service_up", service="consumer.storage") == 1
+    # Partition upkeep (db/partitions.py) ran as the owner role from the monitor's rounds.
+    assert total(monitor, "pipeline_partition_upkeep_total", outcome="ok") > 0
+    assert total(monitor, "pipeline_partition_upkeep_total", outcome="failed") == 0
+    with psycopg.connect(pg_settings.conninfo()) as conn:
+        stale = conn.execute(
+            "SELECT value FROM latest_pipeline_metrics "
+            "WHERE name = 'pipeline_data_stale' AND labels->>'domain' = 'bars'"
+        ).fetchone()
+    assert stale == (1.0,)
+
+    # The status screen: every service up with its restarts, stale bars make it red (exit 1).
+    assert status.returncode == 1, status.stdout + status.stderr
+    screen = status.stdout
+    for one in all_services():
+        row = next(line for line in screen.splitlines() if line.startswith(one.name + " "))
+        assert row.split()[1] == "up" and row.split()[-1] == "0", row
+    bars = next(line for line in screen.splitlines() if line.startswith("bars "))
+    assert "stale" in bars
+    storage_row = next(line for line in screen.splitlines() if line.startswith("consumer.storage"))
+    assert storage_row.split()[-2] == "0"  # drained: lag 0
+
+    # In a file the status line is written on change (or once a minute), never the same twice.
+    lines = [line for line in output.splitlines() if "status |" in line]
+    assert lines, output
+    assert all(a != b for a, b in zip(lines, lines[1:], strict=False)), lines
+    assert json.loads((tmp_path / "local" / f"supervisor-{base}.json").read_text())["services"]
+    assert by_name("pipeline.monitor").name in output
+    assert not re.search(r"Traceback", output), output
+
+
+def test_a_consumer_red_for_kafka_turns_green_when_the_broker_answers(
+    kafka_settings: KafkaSettings,
+) -> None:
+    health = Health("test.service")
+    watch = BrokerWatch(health)
+    consumer = Consumer({**kafka_settings.client_config(), "group.id": "broker-watch"})
+    try:
+        watch.on_error(KafkaError(KafkaError._ALL_BROKERS_DOWN))  # as librdkafka reports it
+        assert health.snapshot()[0] is False
+        watch._next_check = 0.0  # noqa: SLF001 (no waiting for the recheck period here)
+        watch.check(consumer)  # the real broker answers its metadata request
+        assert health.snapshot() == (True, []) and not watch.down
+    finally:
+        consumer.close()
+
+
+def test_rejections_are_counted_by_topic_and_reason_class(
+    kafka_settings: KafkaSettings,
+    pg_settings: PostgresSettings,
+    topics: Topics,
+    service_env: dict[str, str],
+    group: str,
+    tmp_path: Path,
+) -> None:
+    """Undecodable bytes count as `schema`, a bar PostgreSQL refuses as `database`; the good
+    ones are written in batches the histograms saw."""
+    with psycopg.connect(pg_settings.conninfo()) as conn:
+        conn.execute("ALTER TABLE price_bars ADD CONSTRAINT no_poison CHECK (symbol <> 'POISON')")
+    bars = minute_bars(["AAPL", "MSFT"], 10)
+    publish_bars(kafka_settings, topics.market_bars, bars)
+    publish(kafka_settings, topics.market_bars, [(b"AAPL", b"not json at all")])
+    publish_bars(kafka_settings, topics.market_bars, minute_bars(["POISON"], 1))
+    consumer = storage_member(service_env, tmp_path, group).start()
+    try:
+        wait_for(lambda: drained(pg_settings, kafka_settings, group, topics.market_bars), 60, "")
+        samples = scrape(consumer.port)
+    finally:
+        assert consumer.stop() == 0, consumer.log()
+    rejected = "pipeline_messages_rejected_total"
+    assert total(samples, rejected, topic=topics.market_bars, reason="schema") == 1
+    assert total(samples, rejected, topic=topics.market_bars, reason="database") == 1
+    assert total(samples, rejected) == 2
+    assert total(samples, "pipeline_messages_total", direction="in") == len(bars) + 2
+    assert total(samples, "pipeline_batch_messages_sum") >= len(bars) + 2
+    assert total(samples, "pipeline_write_duration_seconds_count") >= 1

@@ -1,0 +1,20 @@
+"""The fit workers run at the lower CPU priority FORECAST_FIT_NICE asks for."""
+
+from __future__ import annotations
+
+import os
+
+from analytics.forecaster.pool import FitPool
+from ml.params import ForecastParams
+
+
+def test_workers_run_niced_and_the_consumer_keeps_its_priority() -> None:
+    mine = os.nice(0)
+    pool = FitPool(ForecastParams(), workers=1, nice=5)
+    try:
+        assert pool._executor is not None  # noqa: SLF001 (the workers' own niceness)
+        worker = pool._executor.submit(os.nice, 0).result(timeout=60)  # noqa: SLF001
+    finally:
+        pool.close()
+    assert worker == min(19, mine + 5)
+    assert os.nice(0) == mine
