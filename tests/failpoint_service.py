@@ -6,6 +6,8 @@ Failpoints (see shared/loop/failpoints.py for where they are):
 - `after_copy`, `after_commit`, `relay_after_publish` (the alert relay: Kafka confirmed, the
   rows not marked yet): SIGKILL this process there (the first time it is reached);
 - `stall_after_copy`: sleep once for `--stall-s` inside the batch's transaction (to be fenced);
+- `refuse_reassign_once`: the first re-assignment of partitions that awaited their offsets
+  raises librdkafka's "Local: Erroneous state" (as during a rebalance under way);
 - `drift_once`: after the first commit, seek one assigned partition `--drift` messages ahead of
   its position between batches (a position that drifted from the stored offset).
 Before a SIGKILL the hook prints the process's upsert-conflict count, so a test can add up the
@@ -23,7 +25,7 @@ import sys
 import time
 from typing import Any
 
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
 from shared.loop import failpoints
 
@@ -43,7 +45,7 @@ def conflicts_so_far() -> float:
 
 
 def make_hook(failpoint: str, stall_s: float, drift: int) -> failpoints.Hook:
-    done = {"stall": False, "committed": False, "drift": False}
+    done = {"stall": False, "committed": False, "drift": False, "refuse": False}
 
     def hook(name: str, **context: Any) -> None:
         if name == failpoint and failpoint in KILL_POINTS:
@@ -55,6 +57,10 @@ def make_hook(failpoint: str, stall_s: float, drift: int) -> failpoints.Hook:
             done["stall"] = True
             logger.warning("failpoint stall_%s: stalling %gs", name, stall_s)
             time.sleep(stall_s)
+        if failpoint == f"refuse_{name}_once" and not done["refuse"]:
+            done["refuse"] = True
+            logger.warning("failpoint refuse_%s_once: raising Local: Erroneous state", name)
+            raise KafkaException(KafkaError(KafkaError._STATE))
         if failpoint == "drift_once":
             if name == "after_commit":
                 done["committed"] = True

@@ -6,7 +6,8 @@ a named point), so no setting can turn a failpoint on in a real deployment.
 
 Points: `after_copy` (inside the batch's transaction, rows written, offsets not yet),
 `after_commit` (right after COMMIT returned), `before_poll` (between batches; the context has
-the Kafka consumer); the alert relay's `relay_after_publish` (Kafka confirmed, `published_at`
+the Kafka consumer); `reassign` (partitions that awaited their offsets are about to be
+assigned again at them); the alert relay's `relay_after_publish` (Kafka confirmed, `published_at`
 not yet set).
 """
 

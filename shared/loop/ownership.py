@@ -18,6 +18,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPar
 from psycopg_pool import ConnectionPool
 
 from shared.health import Health
+from shared.loop import failpoints
 from shared.loop.claims import Claimed, claim, load_states
 from shared.loop.contract import Handler, PartitionKey
 from shared.loop.failures import describe
@@ -109,8 +110,11 @@ class Ownership:
         waiting = [k for k, p in self.partitions.items() if not p.known and k in assigned]
         broken = [k for k, p in self.partitions.items() if p.known and "unrestorable" in p.pauses]
         if waiting:
-            self._adopt(waiting, self._claim(waiting))
-            self._restart(waiting)
+            claimed = self._claim(waiting)
+            # Assign again at the stored offsets *before* calling them known: should librdkafka
+            # refuse (a rebalance under way), they stay awaiting and the next recovery retries.
+            self._restart(waiting, claimed[0])
+            self._adopt(waiting, claimed)
             logger.info("PostgreSQL answered; now consuming %s", self._describe(waiting))
         broken = [k for k in broken if k in assigned]
         if broken:
@@ -162,11 +166,18 @@ class Ownership:
             else:
                 partition.pauses.pop("unrestorable", None)
 
-    def _restart(self, keys: Sequence[PartitionKey]) -> None:
+    def _restart(
+        self, keys: Sequence[PartitionKey], stored: dict[PartitionKey, int] | None = None
+    ) -> None:
         """Assign again at the stored offsets (for partitions that never started or whose
-        position cannot be moved by a seek)."""
+        position cannot be moved by a seek); `stored` when just claimed, not yet adopted."""
+        at = [
+            _at(key, stored.get(key)) if stored is not None else self._at_stored(key)
+            for key in keys
+        ]
+        failpoints.reached("reassign")
         self._consumer.incremental_unassign([TopicPartition(*key) for key in keys])
-        self._consumer.incremental_assign([self._at_stored(key) for key in keys])
+        self._consumer.incremental_assign(at)
         for key in keys:
             self.partitions[key].started = True
             self.partitions[key].kafka_paused = None  # a fresh assignment: tell it again
@@ -184,8 +195,7 @@ class Ownership:
         return {(tp.topic, tp.partition) for tp in self._consumer.assignment()}
 
     def _at_stored(self, key: PartitionKey) -> TopicPartition:
-        stored = self.partitions[key].stored
-        return TopicPartition(key[0], key[1], OFFSET_BEGINNING if stored is None else stored)
+        return _at(key, self.partitions[key].stored)
 
     # -- what may be consumed ----------------------------------------------------------------
 
@@ -254,6 +264,11 @@ class Ownership:
             )
             or "nothing"
         )
+
+
+def _at(key: PartitionKey, stored: int | None) -> TopicPartition:
+    """Where a partition starts: its stored offset, or the log start when none is stored."""
+    return TopicPartition(key[0], key[1], OFFSET_BEGINNING if stored is None else stored)
 
 
 def _names(keys: Sequence[PartitionKey]) -> str:

@@ -42,6 +42,10 @@ from shared.metrics import (
 
 logger = logging.getLogger(__name__)
 
+# librdkafka's text for a reset of a partition assigned without an offset (auto.offset.reset
+# = error): "no previously committed offset available: Local: No offset stored".
+NO_OFFSET_STORED = "No offset stored"
+
 
 class ConsumerLoop:
     """Runs one consumer group member until `stop` is set."""
@@ -304,8 +308,13 @@ class ConsumerLoop:
         if error.code() == KafkaError._PARTITION_EOF:
             return
         key = (message.topic(), message.partition())
-        if error.code() == KafkaError._AUTO_OFFSET_RESET and self._own.is_awaiting(key):
-            return  # assigned without an offset while Postgres was down: expected
+        if error.code() == KafkaError._AUTO_OFFSET_RESET and (
+            self._own.is_awaiting(key) or NO_OFFSET_STORED in error.str()
+        ):
+            # Assigned without an offset while Postgres was down: expected. Every other
+            # assignment carries an offset, so "no offset stored" can only come from that one,
+            # even when it is read after the partition was assigned again at its offset.
+            return
         if error.code() in (KafkaError.OFFSET_OUT_OF_RANGE, KafkaError._AUTO_OFFSET_RESET):
             # The stored offset fell below the log start: records were deleted by retention
             # before we stored them. An alarm, never a silent reset.

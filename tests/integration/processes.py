@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 import signal
 import socket
 import subprocess
@@ -26,8 +27,10 @@ def free_port() -> int:
 
 
 def free_port_range(span: int) -> int:
-    """A base port such that base .. base+span are all free now (for HEALTH_BASE_PORT)."""
-    for base in range(20000, 60000, span + 1):
+    """A base port such that base .. base+span are all free now (for HEALTH_BASE_PORT). The
+    base is random so xdist workers asking at the same moment do not get the same range."""
+    for _ in range(200):
+        base = random.randrange(20000, 60000 - span)  # noqa: S311 - a port, not a secret
         try:
             for port in range(base, base + span + 1):
                 with socket.socket() as sock:
@@ -38,13 +41,22 @@ def free_port_range(span: int) -> int:
     raise AssertionError("no free port range")
 
 
-def wait_for(condition: Callable[[], bool], timeout: float, what: str, step: float = 0.2) -> None:
+def wait_for(
+    condition: Callable[[], bool],
+    timeout: float,
+    what: str,
+    step: float = 0.2,
+    detail: Callable[[], object] | None = None,
+) -> None:
+    """Poll `condition` until true; on timeout fail with `what` and, when given, `detail()`
+    (a service's log or health) so a failure in CI explains itself."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if condition():
             return
         time.sleep(step)
-    raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")
+    explained = f"\n{detail()}" if detail is not None else ""
+    raise AssertionError(f"timed out after {timeout:g}s waiting for {what}{explained}")
 
 
 class ServiceProcess:

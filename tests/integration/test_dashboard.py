@@ -5,7 +5,6 @@ Debian's headless Chromium, which sees the panels, the newest bar, and a new bar
 from __future__ import annotations
 
 import json
-import random
 import socket
 import subprocess
 import sys
@@ -38,7 +37,7 @@ from tests.conftest import REPO_ROOT
 from tests.integration.analytics_run import analytics_running, wait_analyzed
 from tests.integration.bar_stream import drained, publish_bars
 from tests.integration.browser import BrowserError, HeadlessChromium
-from tests.integration.processes import ServiceProcess, free_port, wait_for
+from tests.integration.processes import ServiceProcess, free_port, free_port_range, wait_for
 from tests.integration.storage_thread import (
     in_thread,
     storage_running,
@@ -96,22 +95,6 @@ def newest_stored(settings: Settings) -> tuple[datetime, float, float, int, int,
     return (newest, last_close, basis, *counts)
 
 
-def random_free_base(span: int) -> int:
-    """A base port with base .. base+span free now, picked at random: free_port_range's first
-    free range is also every concurrent session's, whose services would answer for ours."""
-    rng = random.Random()  # noqa: S311 - a port, not a secret
-    for _ in range(100):
-        base = rng.randrange(20000, 60000 - span)
-        try:
-            for port in range(base, base + span + 1):
-                with socket.socket() as sock:
-                    sock.bind(("127.0.0.1", port))
-        except OSError:
-            continue
-        return base
-    raise AssertionError("no free port range")
-
-
 def dashboard_process(service_env: dict[str, str], logs: Path) -> ServiceProcess:
     """The dashboard as `python -m analytics.dashboard`, its health on HEALTH_BASE_PORT + its
     offset (so the health panel asks every service's own port: the others are not running)."""
@@ -123,7 +106,7 @@ def dashboard_process(service_env: dict[str, str], logs: Path) -> ServiceProcess
         DASHBOARD_REFRESH_S="0.5",
         MARKET_SYMBOLS=SYMBOL,
     )
-    base = random_free_base(span=99)
+    base = free_port_range(span=99)
     del process.env["HEALTH_PORT"]
     process.env["HEALTH_BASE_PORT"] = str(base)
     process.port = base + ANALYTICS_DASHBOARD.port_offset

@@ -45,7 +45,9 @@ def owners(pg: PostgresSettings, group: str, topic: str) -> dict[int, str]:
 
 
 @pytest.mark.serial  # stops the shared PostgreSQL: never beside other tests
+@pytest.mark.parametrize("failpoint", ["", "refuse_reassign_once"])
 def test_partitions_moved_during_an_outage_drain_once_postgres_returns(
+    failpoint: str,
     kafka_settings: KafkaSettings,
     pg_settings: PostgresSettings,
     topics: Topics,
@@ -56,11 +58,13 @@ def test_partitions_moved_during_an_outage_drain_once_postgres_returns(
 ) -> None:
     """Two members store 240 bars over 12 partitions; Postgres stops; one member stops, so its
     partitions move to the other while their offsets cannot be read; Postgres starts; 240 more
-    bars: every partition drains, and health is green only once every partition consumes."""
+    bars: every partition drains, and health is green only once every partition consumes.
+    With `refuse_reassign_once`, librdkafka refuses the first re-assignment at the stored
+    offsets: the partitions stay awaiting and the next recovery assigns them."""
     topic = topics.market_bars
     first = minute_bars(SYMBOLS, 10)
     second = minute_bars(SYMBOLS, 10, start=datetime(2024, 10, 2, 15, 0, tzinfo=UTC))
-    a = storage_member(service_env, tmp_path, group).start()
+    a = storage_member(service_env, tmp_path, group, failpoint=failpoint).start()
     b = storage_member(service_env, tmp_path, group).start()
     try:
         wait_for(
@@ -79,7 +83,12 @@ def test_partitions_moved_during_an_outage_drain_once_postgres_returns(
         finally:
             stack.start_postgres()
         publish_bars(kafka_settings, topic, second)
-        wait_for(lambda: a.healthz()[0] == 200, 60, "health to turn green")
+        wait_for(
+            lambda: a.healthz()[0] == 200,
+            60,
+            "health to turn green",
+            detail=lambda: f"{a.healthz()}\n{a.log()}",
+        )
         # Green means every partition is claimed by the one member left and consuming.
         assert len(owners(pg_settings, group, topic)) == 12
         assert len(set(owners(pg_settings, group, topic).values())) == 1
@@ -90,6 +99,8 @@ def test_partitions_moved_during_an_outage_drain_once_postgres_returns(
         assert all(end > 0 for end in ends.values())
         assert a.metrics()["pipeline_upsert_conflicts_total"] == 0
         assert "retention gap" not in a.log()
+        if failpoint:
+            assert f"failpoint {failpoint}" in a.log()
     finally:
         assert a.stop() == 0, a.log()
         b.stop()
@@ -138,6 +149,7 @@ def test_compare_and_set_refuses_a_batch_that_does_not_start_at_the_stored_offse
     assert stored == 20
 
 
+@pytest.mark.serial  # times max.poll.interval.ms (6 s): CPU-starved beside xdist workers
 def test_a_lock_held_on_the_offsets_past_max_poll_interval_keeps_the_member_in_its_group(
     kafka_settings: KafkaSettings,
     pg_settings: PostgresSettings,

@@ -10,10 +10,8 @@ status` shows each service and, the recordings being from the past, stale bars i
 from __future__ import annotations
 
 import json
-import random
 import re
 import signal
-import socket
 import subprocess
 import sys
 import urllib.error
@@ -31,7 +29,7 @@ from shared.services import all_services, by_name
 from shared.settings import KafkaSettings, PostgresSettings
 from tests.conftest import REPO_ROOT
 from tests.integration.bar_stream import drained, minute_bars, publish, publish_bars
-from tests.integration.processes import storage_member, wait_for
+from tests.integration.processes import free_port_range, storage_member, wait_for
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
@@ -55,22 +53,6 @@ def total(samples: Samples, name: str, **labels: str) -> float:
     )
 
 
-def random_port_range(span: int) -> int:
-    """A base port with base .. base+span free now, picked at random: concurrent test sessions
-    scanning from the same start would race for the same range."""
-    rng = random.SystemRandom()
-    for _ in range(200):
-        base = rng.randrange(21000, 60000 - span)
-        try:
-            for port in range(base, base + span + 1):
-                with socket.socket() as sock:
-                    sock.bind(("127.0.0.1", port))
-        except OSError:
-            continue
-        return base
-    raise AssertionError("no free port range")
-
-
 def answer(port: int, path: str) -> tuple[int, str]:
     """Status and body of a GET (0 when nothing answers)."""
     try:
@@ -85,7 +67,7 @@ def answer(port: int, path: str) -> tuple[int, str]:
 def test_a_running_pipeline_reports_what_moved(
     pg_settings: PostgresSettings, service_env: dict[str, str], tmp_path: Path
 ) -> None:
-    base = random_port_range(span=80)
+    base = free_port_range(span=80)
     env = {
         **service_env,
         "DATA_SOURCE": "replay",
