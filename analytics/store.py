@@ -60,11 +60,16 @@ UPSERT = (
     split_basis = EXCLUDED.split_basis, computed_at = now()
 """
 )
+# One key probe per bar asked about, pruned to its month at run time (as storage's
+# COMPARE_WITH_STORED): a plain join could hash every partition of indicators.
 SELECT_EXISTING = """
-SELECT i.symbol, i.interval, i.ts
-FROM indicators i
-JOIN unnest(%s::text[], %s::text[], %s::timestamptz[]) AS w(symbol, interval, ts)
-  USING (symbol, interval, ts)
+SELECT w.symbol, w.interval, w.ts
+FROM unnest(%s::text[], %s::text[], %s::timestamptz[]) AS w(symbol, interval, ts)
+CROSS JOIN LATERAL (
+    SELECT 1 FROM indicators i
+    WHERE i.symbol = w.symbol AND i.interval = w.interval AND i.ts = w.ts
+    LIMIT 1
+) found
 """
 INSERT_LATE = """
 INSERT INTO late_bars (consumer_group, symbol, interval, ts, newest_ts, event_id)
@@ -203,6 +208,7 @@ def existing_keys(
     rows = conn.execute(
         SELECT_EXISTING,
         ([k[0] for k in keys], [k[1] for k in keys], [k[2] for k in keys]),
+        prepare=False,  # planned with today's partition sizes (consumer/storage/repository.py)
     ).fetchall()
     return {(symbol, interval, ts) for symbol, interval, ts in rows}
 

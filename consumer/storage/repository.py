@@ -140,7 +140,10 @@ def write_bars(conn: psycopg.Connection, records: Sequence[Record]) -> BarWriteR
                 )
         cur.execute(INSERT_BARS)
         inserted = cur.rowcount
-        cur.execute(COMPARE_WITH_STORED)
+        # Planned anew for every batch, never a plan psycopg prepared on this connection: one
+        # cached while next month's partition was empty (upkeep makes it ahead, ANALYZE sees
+        # it empty) would go on scanning that partition for every bar as the month fills.
+        cur.execute(COMPARE_WITH_STORED, prepare=False)
         revisions, conflicts = cur.fetchone() or (0, 0)
     return BarWriteResult(inserted, revisions, conflicts)
 
