@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import psycopg
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
+from confluent_kafka import Consumer, KafkaException, TopicPartition
 from psycopg_pool import ConnectionPool
 
 from shared.health import Health
@@ -22,8 +22,13 @@ from shared.loop import failpoints
 from shared.loop.claims import Claimed, claim, load_states
 from shared.loop.contract import Handler, PartitionKey
 from shared.loop.failures import describe
-from shared.loop.partition import Partition, health_reasons, phase_counts, unready_reason
-from shared.metrics import PARTITIONS
+from shared.loop.partition import (
+    Partition,
+    describe_positions,
+    names,
+    report,
+    start_at,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -69,7 +74,7 @@ class Ownership:
             for key in keys:
                 self.partitions[key] = Partition()
             consumer.incremental_assign(assigned)
-            logger.warning("assigned %s while PostgreSQL did not answer", _names(keys))
+            logger.warning("assigned %s while PostgreSQL did not answer", names(keys))
         else:
             for key in keys:
                 self.partitions[key] = Partition(stored.get(key), states.get(key), True, True)
@@ -84,14 +89,14 @@ class Ownership:
         # Batches are written between polls, so nothing read is left to commit here.
         self._forget([(tp.topic, tp.partition) for tp in revoked])
         consumer.incremental_unassign(revoked)
-        logger.info("revoked %s", _names([(tp.topic, tp.partition) for tp in revoked]))
+        logger.info("revoked %s", names([(tp.topic, tp.partition) for tp in revoked]))
 
     def on_lost(self, consumer: Consumer, lost: list[TopicPartition]) -> None:
         # Lost: someone else may own them already. Never commit, never claim: forget.
         self.joined = False  # out of the group until the next assignment
         self._forget([(tp.topic, tp.partition) for tp in lost])
         consumer.incremental_unassign(lost)
-        logger.warning("lost %s", _names([(tp.topic, tp.partition) for tp in lost]))
+        logger.warning("lost %s", names([(tp.topic, tp.partition) for tp in lost]))
 
     def _forget(self, keys: list[PartitionKey]) -> None:
         for key in keys:
@@ -172,7 +177,7 @@ class Ownership:
         """Assign again at the stored offsets (for partitions that never started or whose
         position cannot be moved by a seek); `stored` when just claimed, not yet adopted."""
         at = [
-            _at(key, stored.get(key)) if stored is not None else self._at_stored(key)
+            start_at(key, stored.get(key)) if stored is not None else self._at_stored(key)
             for key in keys
         ]
         failpoints.reached("reassign")
@@ -195,7 +200,7 @@ class Ownership:
         return {(tp.topic, tp.partition) for tp in self._consumer.assignment()}
 
     def _at_stored(self, key: PartitionKey) -> TopicPartition:
-        return _at(key, self.partitions[key].stored)
+        return start_at(key, self.partitions[key].stored)
 
     # -- what may be consumed ----------------------------------------------------------------
 
@@ -243,33 +248,9 @@ class Ownership:
             self._consumer.pause(to_pause)
         if to_resume:
             self._consumer.resume(to_resume)
-        reasons = health_reasons(self.partitions, self._awaiting_error)
-        for name in self._shown - set(reasons):
-            self._health.green(name)
-        for name, message in reasons.items():
-            self._health.red(name, message)
-        self._shown = set(reasons)
-        for phase, count in phase_counts(self.partitions).items():
-            PARTITIONS.labels(phase).set(count)
-        unready = unready_reason(self.partitions, self.joined)
-        if unready is None:
-            self._health.ready("partitions")
-        else:
-            self._health.not_ready("partitions", unready)
-
-    def _describe(self, keys: Sequence[PartitionKey]) -> str:
-        return (
-            ", ".join(
-                f"{k[0]}[{k[1]}]@{self.partitions[k].stored}" for k in keys if k in self.partitions
-            )
-            or "nothing"
+        self._shown = report(
+            self.partitions, self._health, self._shown, self._awaiting_error, self.joined
         )
 
-
-def _at(key: PartitionKey, stored: int | None) -> TopicPartition:
-    """Where a partition starts: its stored offset, or the log start when none is stored."""
-    return TopicPartition(key[0], key[1], OFFSET_BEGINNING if stored is None else stored)
-
-
-def _names(keys: Sequence[PartitionKey]) -> str:
-    return ", ".join(f"{topic}[{partition}]" for topic, partition in keys) or "nothing"
+    def _describe(self, keys: Sequence[PartitionKey]) -> str:
+        return describe_positions(self.partitions, keys)

@@ -20,11 +20,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from confluent_kafka import OFFSET_BEGINNING, TopicPartition
+
+from shared.health import Health
 from shared.loop.contract import PartitionKey
+from shared.metrics import PARTITIONS
 
 
 @dataclass
@@ -88,3 +92,46 @@ def unready_reason(partitions: Mapping[PartitionKey, Partition], joined: bool) -
             f"({counts['paused']} paused, {counts['awaiting_offsets']} awaiting offsets)"
         )
     return None
+
+
+def report(
+    partitions: Mapping[PartitionKey, Partition],
+    health: Health,
+    shown: set[str],
+    awaiting_error: str,
+    joined: bool,
+) -> set[str]:
+    """Health, readiness and the phase gauge from the partitions' states; returns the health
+    keys now red (`shown`: those red before, turned green when their reason is gone)."""
+    reasons = health_reasons(partitions, awaiting_error)
+    for name in shown - set(reasons):
+        health.green(name)
+    for name, message in reasons.items():
+        health.red(name, message)
+    for phase, count in phase_counts(partitions).items():
+        PARTITIONS.labels(phase).set(count)
+    unready = unready_reason(partitions, joined)
+    if unready is None:
+        health.ready("partitions")
+    else:
+        health.not_ready("partitions", unready)
+    return set(reasons)
+
+
+def start_at(key: PartitionKey, stored: int | None) -> TopicPartition:
+    """Where a partition starts: its stored offset, or the log start when none is stored."""
+    return TopicPartition(key[0], key[1], OFFSET_BEGINNING if stored is None else stored)
+
+
+def names(keys: Sequence[PartitionKey]) -> str:
+    return ", ".join(f"{topic}[{partition}]" for topic, partition in keys) or "nothing"
+
+
+def describe_positions(
+    partitions: Mapping[PartitionKey, Partition], keys: Sequence[PartitionKey]
+) -> str:
+    """`topic[n]@stored` of each key still owned, for the log."""
+    return (
+        ", ".join(f"{k[0]}[{k[1]}]@{partitions[k].stored}" for k in keys if k in partitions)
+        or "nothing"
+    )

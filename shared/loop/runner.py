@@ -16,35 +16,24 @@ import time
 import uuid
 from collections.abc import Sequence
 
-from confluent_kafka import Consumer, KafkaError, Message
+from confluent_kafka import Consumer, Message
 from psycopg_pool import ConnectionPool
 
 from shared.health import Health
 from shared.loop import batch as batches
 from shared.loop import failpoints
 from shared.loop.broker_watch import BrokerWatch
-from shared.loop.commit import Committed, write_items, write_sweep
+from shared.loop.commit import Committed, write_items
 from shared.loop.contract import Handler, LoopOptions, PartitionKey
 from shared.loop.failures import classify, describe
-from shared.loop.latency import observe_many
+from shared.loop.figures import count_committed
+from shared.loop.kafka_errors import on_message_error
 from shared.loop.ownership import Ownership
 from shared.loop.pending import PendingBatch, decide
-from shared.metrics import (
-    BATCH_MESSAGES,
-    BATCH_RETRIES,
-    COMMIT_LATENCY,
-    FENCED_BATCHES,
-    MESSAGES,
-    REFUSED_POSITIONS,
-    REJECTED,
-    WRITE_SECONDS,
-)
+from shared.loop.sweeper import Sweeper
+from shared.metrics import BATCH_RETRIES, FENCED_BATCHES, REFUSED_POSITIONS, WRITE_SECONDS
 
 logger = logging.getLogger(__name__)
-
-# librdkafka's text for a reset of a partition assigned without an offset (auto.offset.reset
-# = error): "no previously committed offset available: Local: No offset stored".
-NO_OFFSET_STORED = "No offset stored"
 
 
 class ConsumerLoop:
@@ -82,7 +71,7 @@ class ConsumerLoop:
         self._batch = PendingBatch()
         self._poisoned_in_row = 0  # dead-lettered on the database's word since a record stored
         self._next_recovery = 0.0
-        self._sweep_retry_at = 0.0  # a failed sweep waits for this monotonic time
+        self._sweeper = Sweeper(pool, handler, self._own, options, self._owner)
 
     def run(self, stop: threading.Event) -> None:
         self._own.sync()  # /readyz: not ready until the group gives us an assignment
@@ -99,8 +88,8 @@ class ConsumerLoop:
                     self._idle()
                     if self._batch and time.monotonic() >= self._batch.retry_at:
                         self._attempt()
-                elif self._sweep_due():
-                    self._sweep()
+                elif self._sweeper.due():
+                    self._sweeper.run()
                 else:
                     messages = self._consume()
                     if messages:
@@ -135,12 +124,8 @@ class ConsumerLoop:
         else:
             # Fetched before the pause took effect: skipped, so the next batch of that
             # partition does not start at its stored offset and is re-positioned.
-            logger.debug(
-                "skipped %s[%d]@%d while on hold",
-                message.topic(),
-                message.partition(),
-                message.offset(),
-            )
+            key = f"{message.topic()}[{message.partition()}]@{message.offset()}"
+            logger.debug("skipped %s while on hold", key)
 
     def _start(self, messages: list[Message]) -> None:
         batch = batches.build(messages, self._handler, self._own, self._on_kafka_error)
@@ -192,16 +177,7 @@ class ConsumerLoop:
         if done.records:
             self._poisoned_in_row = 0
         committed_at_ms = time.time() * 1000
-        observe_many(
-            COMMIT_LATENCY,
-            [(committed_at_ms - record.timestamp_ms) / 1000 for record in done.records],
-        )
-        for key, end in done.ends.items():
-            MESSAGES.labels(key[0], "in").inc(end - done.firsts[key])
-        for letter in done.rejected:
-            REJECTED.labels(letter.topic, letter.kind).inc()
-        if done.written:
-            BATCH_MESSAGES.observe(done.written)
+        count_committed(done, committed_at_ms)
         self._handler.committed(done.effects, committed_at_ms)
         self._batch.written(done.written)
         failpoints.reached("after_commit")
@@ -212,30 +188,6 @@ class ConsumerLoop:
             self._batch.retry_at = time.monotonic()
         else:
             self._release()
-
-    def _sweep_due(self) -> bool:
-        return time.monotonic() >= self._sweep_retry_at and self._handler.sweep_due()
-
-    def _sweep(self) -> None:
-        """The handler's work over every loaded state (see Handler.sweep_due); retried after
-        the first backoff when it fails, with the reason logged."""
-        try:
-            done = write_sweep(
-                self._pool,
-                self._handler,
-                self._own,
-                group=self._options.group_id,
-                owner=self._owner,
-                db_timeout_s=self._options.db_retry_s,
-            )
-        except Exception as exc:  # noqa: BLE001 (the loop boundary: logged, retried)
-            self._sweep_retry_at = time.monotonic() + self._options.db_retry_s
-            logger.warning(
-                "sweep not written, retried in %.1fs: %s", self._options.db_retry_s, describe(exc)
-            )
-            return
-        self._own.committed({}, done.states)
-        self._handler.committed(done.effects, time.time() * 1000)
 
     def _hold(self) -> None:
         """Pause every partition until the pending batch is written."""
@@ -304,19 +256,4 @@ class ConsumerLoop:
         self._next_recovery = now + self._options.refused_retry_s
 
     def _on_kafka_error(self, message: Message) -> None:
-        error = message.error()
-        if error.code() == KafkaError._PARTITION_EOF:
-            return
-        key = (message.topic(), message.partition())
-        if error.code() == KafkaError._AUTO_OFFSET_RESET and (
-            self._own.is_awaiting(key) or NO_OFFSET_STORED in error.str()
-        ):
-            # Assigned without an offset while Postgres was down: expected. Every other
-            # assignment carries an offset, so "no offset stored" can only come from that one,
-            # even when it is read after the partition was assigned again at its offset.
-            return
-        if error.code() in (KafkaError.OFFSET_OUT_OF_RANGE, KafkaError._AUTO_OFFSET_RESET):
-            # The stored offset fell below the log start: records were deleted by retention
-            # before we stored them. An alarm, never a silent reset.
-            self._health.red("retention", f"retention gap: {error.str()}")
-        logger.error("kafka error: %s", error.str())
+        on_message_error(message, self._own.is_awaiting, self._health)

@@ -133,11 +133,18 @@ def test_consumer_stalled_past_max_poll_interval_is_fenced(
         stall_s=20,
         **timeouts,
     ).start()
-    wait_for(lambda: "failpoint stall_after_copy" in stalled.log(), 30, "the stall to begin")
-    # The second member gets the partitions once the stalled one misses max.poll.interval.ms;
-    # it blocks on the stalled transaction's row locks until that one rolls back.
-    healthy = storage(service_env, tmp_path, **timeouts).start()
+    healthy = storage(service_env, tmp_path, **timeouts)
     try:
+        wait_for(
+            lambda: "failpoint stall_after_copy" in stalled.log(),
+            60,
+            "the stall to begin",
+            detail=stalled.log,
+        )
+        # The second member gets the partitions once the stalled one misses
+        # max.poll.interval.ms; it blocks on the stalled transaction's row locks until that
+        # one rolls back.
+        healthy.start()
         wait_drained(pg_settings, kafka_settings, topics.market_bars, timeout=90)
         wait_for(
             lambda: stalled.metrics().get("pipeline_fenced_batches_total", 0) >= 1,
