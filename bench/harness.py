@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 import uuid
@@ -106,9 +107,14 @@ def _free_port() -> int:
 
 
 class Service:
-    """A pipeline service run as its own process against the bench target."""
+    """A pipeline service run as its own process against the bench target. Its log goes to a
+    file (a pipe nobody reads fills and stalls the service); a drain (`drain_rate`) fails at
+    once, with the log's tail, when a running service has exited."""
+
+    running: list[Service] = []
 
     def __init__(self, module: str, target: BenchTarget, **env: str) -> None:
+        self.module = module
         self.port = _free_port()
         self.env = {
             **os.environ,
@@ -118,13 +124,27 @@ class Service:
             "LOCAL_STACK": "off",
             **env,
         }
+        self.log = tempfile.NamedTemporaryFile(  # noqa: SIM115 - closed in stop()
+            prefix=f"bench-{module}-", suffix=".log", delete=False
+        )
         self.process = subprocess.Popen(
             [sys.executable, "-m", module],
             cwd=ROOT,
             env=self.env,
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
+            stderr=self.log,
         )
+        Service.running.append(self)
+
+    def log_tail(self, size: int = 3000) -> str:
+        return Path(self.log.name).read_text(errors="replace")[-size:]
+
+    def check_alive(self) -> None:
+        code = self.process.poll()
+        if code is not None:
+            raise RuntimeError(
+                f"{self.module} exited ({code}); log {self.log.name}:\n{self.log_tail()}"
+            )
 
     def metrics(self) -> dict[str, list[tuple[dict[str, str], float]]]:
         with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=5) as reply:
@@ -138,8 +158,7 @@ class Service:
     def wait_ready(self, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"service exited: {self.process.stderr.read().decode()[-2000:]}")  # type: ignore[union-attr]
+            self.check_alive()
             try:
                 self.metrics()
                 return
@@ -148,11 +167,14 @@ class Service:
         raise RuntimeError("service did not answer on its health port")
 
     def stop(self) -> None:
+        if self in Service.running:
+            Service.running.remove(self)
         self.process.send_signal(signal.SIGTERM)
         try:
             self.process.wait(30)
         except subprocess.TimeoutExpired:
             self.process.kill()
+        self.log.close()
 
 
 def histogram_quantile(buckets: list[tuple[dict[str, str], float]], quantile: float) -> float:
@@ -201,28 +223,32 @@ def synthetic_bars(symbols: int, per_symbol: int, start: datetime) -> list[tuple
     return messages
 
 
-def offsets_progress(target: BenchTarget) -> tuple[int, int]:
+def offsets_progress(conn: psycopg.Connection) -> tuple[int, int]:
     """(partitions claimed, sum of stored next offsets) of the one consumer group in the bench."""
-    with psycopg.connect(target.postgres.conninfo()) as conn:
-        row = conn.execute(
-            "SELECT count(*), coalesce(sum(next_offset), 0)::bigint FROM consumer_offsets"
-        ).fetchone()
+    row = conn.execute(
+        "SELECT count(*), coalesce(sum(next_offset), 0)::bigint FROM consumer_offsets"
+    ).fetchone()
     return row[0], row[1]
 
 
 def drain_rate(target: BenchTarget, total: int, timeout: float) -> float:
-    """Bars per second from the partitions' assignment (their claim rows) to the drain."""
+    """Bars per second from the partitions' assignment (their claim rows) to the drain. One
+    connection asks every 10 ms (a connection per question would fork a backend each time, on
+    the cores the services under test run on)."""
     deadline = time.monotonic() + timeout
     assigned_at, done_before = None, 0
-    while time.monotonic() < deadline:
-        claimed, done = offsets_progress(target)
-        now = time.monotonic()
-        if assigned_at is None and claimed > 0:
-            assigned_at, done_before = now, done
-        if done >= total:
-            assert assigned_at is not None
-            return (total - done_before) / max(now - assigned_at, 1e-9)
-        time.sleep(0.01)
+    with psycopg.connect(target.postgres.conninfo(), autocommit=True) as conn:
+        while time.monotonic() < deadline:
+            for service in Service.running:
+                service.check_alive()
+            claimed, done = offsets_progress(conn)
+            now = time.monotonic()
+            if assigned_at is None and claimed > 0:
+                assigned_at, done_before = now, done
+            if done >= total:
+                assert assigned_at is not None
+                return (total - done_before) / max(now - assigned_at, 1e-9)
+            time.sleep(0.01)
     raise RuntimeError(f"drain did not finish within {timeout}s")
 
 
