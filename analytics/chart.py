@@ -90,13 +90,14 @@ def _price_panel(ax: Any, data: ChartData) -> None:
         ax.plot(xs, median, color="tab:orange", linewidth=1.2, label="forecast median")
     close_at = dict(zip(ts, data.close, strict=True))
     for state, marker, color in (("firing", "^", "red"), ("resolved", "v", "green")):
-        marks = [a for a in data.alerts if a.state == state and a.ts in close_at]
+        marks = [a for a in data.alerts if a.state == state and a.bar_ts in close_at]
         if marks:
             ax.scatter(
-                [a.ts for a in marks], [close_at[a.ts] for a in marks], marker=marker,
+                [a.bar_ts for a in marks], [close_at[a.bar_ts] for a in marks], marker=marker,
                 color=color, s=60, zorder=5, label=f"alert {state}",
             )  # fmt: skip
-    for when, ratio in data.splits:
+    for split in data.splits:
+        when, ratio = split.ts, split.ratio
         ax.axvline(when, color="tab:green", linestyle="--", linewidth=1, label="split")
         ax.annotate(
             f"split {ratio:g}:1", (when, 1.0), xycoords=("data", "axes fraction"),

@@ -1,5 +1,6 @@
 """What a chart of one series shows, read from PostgreSQL (the drawing in analytics/chart.py is
-pure): bars and indicators on the newest split basis, the newest forecast, alerts, splits."""
+pure): bars and indicators on the newest split basis; the marks over them (the newest forecast,
+alerts, splits) come from analytics/series_marks.py, as the dashboard's do."""
 
 from __future__ import annotations
 
@@ -7,6 +8,15 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import psycopg
+
+from analytics.series_marks import (
+    AlertMark,
+    ForecastStep,
+    SplitMark,
+    read_alert_marks,
+    read_forecast,
+    read_splits,
+)
 
 # Prices on the newest split basis, so a split is no cliff; the window ends at the series' newest
 # bar (not now), so a chart of stored history is never empty.
@@ -21,45 +31,6 @@ WHERE b.symbol = %(symbol)s AND b.interval = %(interval)s
   AND b.ts > newest.ts - %(span)s
 ORDER BY b.ts
 """
-# The newest ARIMA forecast, brought to the newest basis by its origin bar's factor.
-SELECT_FORECAST = """
-SELECT f.origin_ts, f.step, f.target_ts, f.median * a.price_factor, f.lo80 * a.price_factor,
-       f.hi80 * a.price_factor, f.lo95 * a.price_factor, f.hi95 * a.price_factor
-FROM latest_forecasts f
-JOIN price_bars_adjusted a
-  ON (a.symbol, a.interval, a.ts) = (f.symbol, f.interval, f.origin_ts)
-WHERE f.symbol = %(symbol)s AND f.interval = %(interval)s AND f.model = %(model)s
-ORDER BY f.step
-"""
-SELECT_ALERTS = """
-SELECT bar_ts, state, rule, severity
-FROM alert_events
-WHERE symbol = %(symbol)s AND interval = %(interval)s AND bar_ts >= %(since)s
-ORDER BY id
-"""
-SELECT_SPLITS = """
-SELECT ts, ratio FROM corporate_actions
-WHERE symbol = %(symbol)s AND kind = 'split' AND ts >= %(since)s
-ORDER BY ts
-"""
-
-
-@dataclass(frozen=True)
-class ForecastStep:
-    target_ts: datetime
-    median: float
-    lo80: float
-    hi80: float
-    lo95: float
-    hi95: float
-
-
-@dataclass(frozen=True)
-class AlertMark:
-    ts: datetime
-    state: str  # firing | resolved
-    rule: str
-    severity: str
 
 
 @dataclass
@@ -77,10 +48,13 @@ class ChartData:
     macd: list[float | None] = field(default_factory=list)
     macd_signal: list[float | None] = field(default_factory=list)
     macd_hist: list[float | None] = field(default_factory=list)
-    forecast_origin: datetime | None = None
     forecast: list[ForecastStep] = field(default_factory=list)
     alerts: list[AlertMark] = field(default_factory=list)
-    splits: list[tuple[datetime, float]] = field(default_factory=list)
+    splits: list[SplitMark] = field(default_factory=list)
+
+    @property
+    def forecast_origin(self) -> datetime | None:
+        return self.forecast[0].origin_ts if self.forecast else None
 
 
 def read_chart_data(
@@ -94,14 +68,9 @@ def read_chart_data(
             getattr(data, name).append(value)
     if not data.ts:
         return data
-    since = {"symbol": symbol, "interval": interval, "since": data.ts[0]}
-    for origin, _step, target, *bounds in conn.execute(
-        SELECT_FORECAST, {**params, "model": model}
-    ).fetchall():
-        data.forecast_origin = origin
-        data.forecast.append(ForecastStep(target, *bounds))
-    data.alerts = [AlertMark(*row) for row in conn.execute(SELECT_ALERTS, since).fetchall()]
-    data.splits = list(conn.execute(SELECT_SPLITS, since).fetchall())
+    data.forecast = read_forecast(conn, symbol, interval, model)
+    data.alerts = read_alert_marks(conn, symbol, interval, data.ts[0])
+    data.splits = read_splits(conn, symbol, data.ts[0])
     return data
 
 

@@ -1,4 +1,5 @@
-"""The dashboard's SQL (read-only) and the plain rows it hands the pure figure code."""
+"""The dashboard's SQL (read-only) and the plain rows it hands the pure figure code; the marks
+drawn over the bars (forecast, alerts, splits) are analytics/series_marks.py's, as the chart's."""
 
 from __future__ import annotations
 
@@ -6,6 +7,15 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import psycopg
+
+from analytics.series_marks import (
+    AlertMark,
+    ForecastStep,
+    SplitMark,
+    read_alert_marks,
+    read_forecast,
+    read_splits,
+)
 
 # Prices on the newest split basis, with the price-valued indicators brought to it as well:
 # a split in the window draws as one continuous line (and its marker), never as a cliff.
@@ -19,25 +29,6 @@ FROM (
     ORDER BY ts DESC
     LIMIT %s
 ) newest
-ORDER BY ts
-"""
-# The newest origin's ARIMA forecast, step by step: the cone drawn after the last bar.
-SELECT_FORECAST = """
-SELECT origin_ts, step, target_ts, median, lo80, hi80, lo95, hi95
-FROM latest_forecasts
-WHERE symbol = %s AND interval = %s AND model = 'arima'
-ORDER BY step
-"""
-# Alert state changes inside the drawn window (markers on the price panel).
-SELECT_ALERT_EVENTS = """
-SELECT bar_ts, rule, severity, state, message
-FROM alert_events
-WHERE symbol = %s AND interval = %s AND bar_ts >= %s
-ORDER BY id
-"""
-SELECT_SPLITS = """
-SELECT ts, ratio FROM corporate_actions
-WHERE symbol = %s AND kind = 'split' AND ts >= %s
 ORDER BY ts
 """
 SELECT_ACTIVE_ALERTS = """
@@ -78,33 +69,6 @@ class BarRow:
 
 
 @dataclass(frozen=True)
-class ForecastStep:
-    origin_ts: datetime
-    step: int
-    target_ts: datetime | None
-    median: float
-    lo80: float
-    hi80: float
-    lo95: float
-    hi95: float
-
-
-@dataclass(frozen=True)
-class AlertMark:
-    bar_ts: datetime
-    rule: str
-    severity: str
-    state: str
-    message: str
-
-
-@dataclass(frozen=True)
-class SplitMark:
-    ts: datetime
-    ratio: float
-
-
-@dataclass(frozen=True)
 class ActiveAlert:
     symbol: str
     interval: str
@@ -137,12 +101,9 @@ def read_series(conn: psycopg.Connection, symbol: str, interval: str, limit: int
     if not bars:
         return SeriesData(symbol, interval, [], [], [], [])
     start = bars[0].ts
-    forecast = [ForecastStep(*row) for row in conn.execute(SELECT_FORECAST, (symbol, interval))]
-    alerts = [
-        AlertMark(*row) for row in conn.execute(SELECT_ALERT_EVENTS, (symbol, interval, start))
-    ]
-    splits = [SplitMark(*row) for row in conn.execute(SELECT_SPLITS, (symbol, start))]
-    return SeriesData(symbol, interval, bars, forecast, alerts, splits)
+    forecast = read_forecast(conn, symbol, interval)
+    alerts = read_alert_marks(conn, symbol, interval, start)
+    return SeriesData(symbol, interval, bars, forecast, alerts, read_splits(conn, symbol, start))
 
 
 def read_active_alerts(conn: psycopg.Connection, limit: int = 50) -> list[ActiveAlert]:

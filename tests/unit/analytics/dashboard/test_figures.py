@@ -8,16 +8,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from analytics.dashboard.figures import figures
-from analytics.dashboard.queries import (
-    ActiveAlert,
-    AlertMark,
-    BarRow,
-    ForecastStep,
-    SeriesData,
-    SplitMark,
-)
+from analytics.dashboard.queries import ActiveAlert, BarRow, SeriesData
 from analytics.dashboard.status import interpret, series_slas
 from analytics.dashboard.view import BadRequest, checked_series, series_payload
+from analytics.series_marks import AlertMark, ForecastStep, SplitMark
 from pipeline.freshness import Mode
 from shared.settings import FreshnessSettings
 
