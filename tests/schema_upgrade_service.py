@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import runpy
 import sys
-from datetime import datetime
 from typing import Any
 
 import msgspec
@@ -21,22 +20,9 @@ from shared import schemas
 from shared.schemas import Bar
 
 
-class BarV2(msgspec.Struct, frozen=True, tag_field="schema", tag="market.bar/2", kw_only=True):
+class BarV2(Bar, tag="market.bar/2"):
     """market.bar/1 plus `trade_count` (defaulted, so a /1 reader's fields are all there)."""
 
-    event_id: str
-    source: str
-    symbol: str
-    interval: str
-    ts: datetime
-    open: float
-    high: float
-    low: float
-    close: float
-    adj_close: float | None
-    volume: int
-    split_basis: float = 1.0
-    fetched_at: datetime
     trade_count: int | None = None
 
 
