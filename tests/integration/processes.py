@@ -109,13 +109,20 @@ class ServiceProcess:
 
     def metrics(self) -> dict[str, float]:
         """Samples summed over labels, by sample name (e.g. pipeline_upsert_conflicts_total)."""
+        totals: dict[str, float] = {}
+        for (name, _), value in self.samples().items():
+            totals[name] = totals.get(name, 0.0) + value
+        return totals
+
+    def samples(self) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+        """Every sample of /metrics by (name, sorted labels)."""
         with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=5) as reply:
             text = reply.read().decode()
-        totals: dict[str, float] = {}
-        for family in text_string_to_metric_families(text):
-            for sample in family.samples:
-                totals[sample.name] = totals.get(sample.name, 0.0) + sample.value
-        return totals
+        return {
+            (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+            for family in text_string_to_metric_families(text)
+            for sample in family.samples
+        }
 
     def healthz(self) -> tuple[int, dict[str, object]]:
         try:
