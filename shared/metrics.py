@@ -118,6 +118,12 @@ PARTITIONS = Gauge(
     "Partitions this member owns, by state (consuming, paused, awaiting_offsets)",
     ["state"],
 )
+OWNED_LAG = Gauge(
+    "pipeline_owned_partition_lag_messages",
+    "Messages of a partition this member owns not yet committed: the high watermark of its "
+    "last fetch minus its stored offset, refreshed every few seconds",
+    ["topic", "partition"],
+)
 READY = Gauge(
     "pipeline_ready", "1 when /readyz is green (in its group, every owned partition consuming)"
 )
