@@ -70,11 +70,13 @@ class ServiceProcess:
         *,
         failpoint: str = "",
         stall_s: float = 0.0,
+        port: int | None = None,
         **extra_env: str,
     ) -> None:
-        """`failpoint`: run through tests.failpoint_service with that hook installed."""
+        """`failpoint`: run through tests.failpoint_service with that hook installed; `port`:
+        its health port (a free one when None)."""
         self.module = module
-        self.port = free_port()
+        self.port = free_port() if port is None else port
         self.env = {**env, "HEALTH_PORT": str(self.port), **extra_env}
         self.log_path = log_dir / f"{module}-{self.port}.log"
         self.process: subprocess.Popen[bytes] | None = None
