@@ -19,9 +19,10 @@ from pipeline.figures import consumer_lag
 from pipeline.freshness import Freshness, assess, slas_for
 from pipeline.freshness_reader import newest_timestamps
 from pipeline.lag import stored_offsets, watermarks
+from pipeline.replicas import Reading, combine, read_replicas
 from pipeline.status_screen import Screen, ServiceRow, render
 from pipeline_supervisor.state_file import read_state, state_path
-from pipeline_supervisor.status import message_rate, scrape, scrape_host
+from pipeline_supervisor.status import scrape_host
 from shared import services
 from shared.calendar import get_calendar
 from shared.db import first_line
@@ -62,12 +63,15 @@ def gather(settings: Settings, sample_s: float) -> Screen:
     now = datetime.now(UTC)
     host = scrape_host(settings.health.host)
     watched = list(services.all_services())
-    urls = {
-        one.name: f"http://{host}:{settings.health.base_port + one.port_offset}" for one in watched
-    }
-    first = {name: scrape(url) for name, url in urls.items()}
+    expected = {one.name: settings.prometheus.replicas.get(one.name, 1) for one in watched}
+
+    def read_all() -> dict[str, dict[int, Reading]]:
+        base = settings.health.base_port
+        return {one.name: read_replicas(one, host, base, expected[one.name]) for one in watched}
+
+    first = read_all()
     time.sleep(sample_s)
-    second = {name: scrape(url) for name, url in urls.items()}
+    second = read_all()
     supervisor, states = _supervisor(settings)
     lags, database = _lag_and_freshness(settings, now)
     lag_by_group, verdicts = lags
@@ -78,20 +82,20 @@ def gather(settings: Settings, sample_s: float) -> Screen:
     }
     rows = []
     for one in watched:
-        totals, reasons, notes = second[one.name]
+        service = combine(first[one.name], second[one.name], expected[one.name])
         state = states.get(one.name, {})
-        up = totals is not None
         rows.append(
             ServiceRow(
                 one.name,
-                str(state.get("state", "up" if up else "down")),
-                None if not up else not reasons,
-                message_rate(first[one.name][0], totals),
-                None if totals is None else totals.rows,
+                str(state.get("state", "up" if service.up else "down")),
+                service.healthy,
+                service.rate,
+                service.rows,
                 lag_by_group.get(groups.get(one.name, "")),
                 state.get("restarts"),
-                reasons,
-                notes,
+                service.reasons,
+                service.notes,
+                service.replicas,
             )
         )
     return Screen(now, rows, verdicts, supervisor, database)

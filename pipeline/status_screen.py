@@ -3,11 +3,12 @@ per domain. Pure: pipeline/status.py gathers what it shows."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from pipeline.freshness import Freshness, State
+from pipeline.replicas import ReplicaView
 
 RED = "\x1b[31;1m"
 GREEN = "\x1b[32m"
@@ -29,6 +30,7 @@ class ServiceRow:
     restarts: int | None
     reasons: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
+    replicas: tuple[ReplicaView, ...] = ()  # each shown on a line of its own when several
 
     @property
     def red(self) -> bool:
@@ -72,6 +74,8 @@ def render(screen: Screen, color: bool) -> str:
             f"{_num(row.rows, '.0f'):>10} {_num(row.lag, 'd'):>8} {_num(row.restarts, 'd'):>8}"
         )
         lines.append(paint(line, RED) if row.red else line)
+        if len(row.replicas) > 1:
+            lines += [_replica_line(replica, paint) for replica in row.replicas]
         for reason in row.reasons:
             lines.append(paint(f"    red: {_clip(reason)}", RED))
         for note in row.notes:
@@ -91,6 +95,15 @@ def render(screen: Screen, color: bool) -> str:
             line = paint(line, YELLOW)
         lines.append(line)
     return "\n".join(lines)
+
+
+def _replica_line(replica: ReplicaView, paint: Callable[[str, str], str]) -> str:
+    health = "-" if replica.healthy is None else ("ok" if replica.healthy else "RED")
+    line = (
+        f"    #{replica.index:<17} {'up' if replica.up else 'down':<14} {health:<6} "
+        f"{_num(replica.rate, '.1f'):>8} {_num(replica.rows, '.0f'):>10}"
+    )
+    return line if replica.healthy else paint(line, RED)
 
 
 def _num(value: float | int | None, spec: str) -> str:

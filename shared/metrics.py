@@ -43,6 +43,12 @@ FIT_SECONDS = Histogram(
     "Wall time of one round of a batch's origin fits (run in parallel in the pool)",
     buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
 )
+FIT_DURATION = Histogram(
+    "pipeline_forecast_fit_duration_seconds",
+    "One origin's fit, timed in the worker that ran it, by outcome and kind (search, refit)",
+    ["outcome", "kind"],
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
+)
 ALERT_COMMIT_LATENCY = Histogram(
     "pipeline_alert_commit_latency_seconds",
     "Kafka CreateTime of the bar that changed an alert's state to the COMMIT that stored it",
@@ -111,6 +117,12 @@ PARTITIONS = Gauge(
     "pipeline_partitions",
     "Partitions this member owns, by state (consuming, paused, awaiting_offsets)",
     ["state"],
+)
+OWNED_LAG = Gauge(
+    "pipeline_owned_partition_lag_messages",
+    "Messages of a partition this member owns not yet committed: the high watermark of its "
+    "last fetch minus its stored offset, refreshed every few seconds",
+    ["topic", "partition"],
 )
 READY = Gauge(
     "pipeline_ready", "1 when /readyz is green (in its group, every owned partition consuming)"

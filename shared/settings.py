@@ -806,6 +806,8 @@ class Settings:
     freshness: FreshnessSettings = field(default_factory=FreshnessSettings)
     monitor: MonitorSettings = field(default_factory=MonitorSettings)
     retention: RetentionSettings = field(default_factory=RetentionSettings)
+    # Its replica counts are how many replicas the status screen and the monitor read, too.
+    prometheus: PrometheusSettings = field(default_factory=PrometheusSettings)
 
 
 _ENV_NAMES = {
@@ -930,6 +932,7 @@ def load_settings() -> Settings:
         freshness=build(FreshnessSettings),
         monitor=build(MonitorSettings),
         retention=build(RetentionSettings),
+        prometheus=build(PrometheusSettings),
     )
     # Settings that depend on each other are checked at start, not when first used.
     settings.postgres.session_timeouts(settings.consumer.max_poll_interval_ms)

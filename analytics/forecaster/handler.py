@@ -43,7 +43,7 @@ from ml.outcome import Outcome
 from ml.params import ForecastParams
 from ml.schedule import is_origin
 from shared.loop import Effects, Handler, PartitionKey, Record
-from shared.metrics import ALERT_COMMIT_LATENCY, BARS_SKIPPED, FIT_SECONDS, FITS
+from shared.metrics import ALERT_COMMIT_LATENCY, BARS_SKIPPED, FIT_DURATION, FIT_SECONDS, FITS
 from shared.schemas import Bar
 from shared.validation import decode_bar
 
@@ -182,10 +182,13 @@ class ForecastHandler(Handler):
             started = time.monotonic()
             results = self._pool.fit([FitJob(o.window, *cached[key]) for key, o in jobs])
             FIT_SECONDS.observe(time.monotonic() - started)
-            for (key, origin), outcome in zip(jobs, results, strict=True):
+            for (key, origin), result in zip(jobs, results, strict=True):
+                outcome = result.outcome
                 outcomes[(key, origin.bars)] = (origin, outcome)
                 cached[key] = (outcome.order, outcome.refits_left)
-                FITS.labels(outcome.status.value, "search" if outcome.searched else "refit").inc()
+                labels = (outcome.status.value, "search" if outcome.searched else "refit")
+                FITS.labels(*labels).inc()
+                FIT_DURATION.labels(*labels).observe(result.seconds)
         for key, (order, refits_left) in cached.items():
             series = rows.touched[key][1]
             series.order, series.refits_left = order, refits_left

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import time
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -32,6 +33,15 @@ class FitJob:
     log_closes: tuple[float, ...]
     order: tuple[int, int, int] | None
     refits_left: int
+
+
+@dataclass(frozen=True)
+class FitResult:
+    """An origin's outcome and how long its fit took, measured in the process that ran it
+    (the parent's clock would count queueing and the round trip too)."""
+
+    outcome: Outcome
+    seconds: float
 
 
 # Read by OpenBLAS/OpenMP/MKL when they load: a worker's libraries start single-threaded.
@@ -58,12 +68,15 @@ def _limit_threads() -> None:
     threadpool_limits(1)
 
 
-def fit_one(job: FitJob, params: ForecastParams) -> Outcome:
-    return forecast_origin(np.asarray(job.log_closes), job.order, job.refits_left, params)
+def fit_one(job: FitJob, params: ForecastParams) -> FitResult:
+    started = time.perf_counter()
+    outcome = forecast_origin(np.asarray(job.log_closes), job.order, job.refits_left, params)
+    return FitResult(outcome, time.perf_counter() - started)
 
 
 class FitPool:
-    """Fits origins; the same jobs give the same outcomes, whichever worker runs them."""
+    """Fits origins; the same jobs give the same outcomes, whichever worker runs them (only
+    the durations differ)."""
 
     def __init__(self, params: ForecastParams, workers: int, nice: int = 0) -> None:
         """`nice`: how much lower the workers' CPU priority is (os.nice; 0 keeps it)."""
@@ -83,7 +96,7 @@ class FitPool:
         warm = FitJob(tuple(np.log(100 + np.cumsum(np.ones(130)))), None, 0)
         list(self._executor.map(fit_one, [warm] * self._workers, [self._params] * self._workers))
 
-    def fit(self, jobs: Sequence[FitJob]) -> list[Outcome]:
+    def fit(self, jobs: Sequence[FitJob]) -> list[FitResult]:
         if not jobs:
             return []
         if self._executor is None or len(jobs) == 1:
@@ -100,7 +113,7 @@ class FitPool:
             self._start()
             return self._fit_here(jobs)
 
-    def _fit_here(self, jobs: Sequence[FitJob]) -> list[Outcome]:
+    def _fit_here(self, jobs: Sequence[FitJob]) -> list[FitResult]:
         """In this process, with one BLAS thread like the workers: the same numbers."""
         from threadpoolctl import threadpool_limits
 

@@ -23,7 +23,8 @@ from pipeline.freshness_reader import newest_timestamps
 from pipeline.lag import stored_offsets, watermarks
 from pipeline.monitor import gauges, store
 from pipeline.monitor.upkeep import partition_upkeep
-from pipeline_supervisor.status import scrape, scrape_host
+from pipeline.replicas import combine, read_replicas
+from pipeline_supervisor.status import scrape_host
 from shared import services
 from shared.calendar import get_calendar
 from shared.db import check_database, first_line
@@ -57,12 +58,9 @@ class Monitor:
         self._admin = AdminClient(settings.kafka.client_config())
         self._calendar = get_calendar(settings.market.exchange)
         self._slas = slas_for(settings.freshness, settings.market.interval, settings.forecast.every)
-        host = scrape_host(settings.health.host)
-        self._watched = [
-            (one.name, f"http://{host}:{settings.health.base_port + one.port_offset}")
-            for one in services.all_services()
-            if one.name != SERVICE
-        ]
+        self._host = scrape_host(settings.health.host)
+        self._watched = [one for one in services.all_services() if one.name != SERVICE]
+        self._replicas = settings.prometheus.replicas
 
     def round(self, now: datetime) -> list[fig.Figure] | None:
         """Collect, publish and store one round's figures; None when the database failed."""
@@ -120,16 +118,20 @@ class Monitor:
         return fig.consumer_lag(stored, marks)
 
     def _readings(self) -> Sequence[fig.ServiceReading]:
+        """Each service over all its replicas: up when one answered, healthy when every one
+        expected answered green, its totals summed."""
         readings = []
-        for name, url in self._watched:
-            totals, reasons, _notes = scrape(url)
+        base = self._settings.health.base_port
+        for one in self._watched:
+            expected = self._replicas.get(one.name, 1)
+            service = combine({}, read_replicas(one, self._host, base, expected), expected)
             readings.append(
                 fig.ServiceReading(
-                    name,
-                    up=totals is not None,
-                    healthy=None if totals is None else not reasons,
-                    messages=None if totals is None else totals.messages,
-                    rows=None if totals is None else totals.rows,
+                    one.name,
+                    up=service.up,
+                    healthy=service.healthy,
+                    messages=service.messages,
+                    rows=service.rows,
                 )
             )
         return readings

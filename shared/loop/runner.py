@@ -28,6 +28,7 @@ from shared.loop.contract import Handler, LoopOptions, PartitionKey
 from shared.loop.failures import classify, describe
 from shared.loop.figures import count_committed
 from shared.loop.kafka_errors import on_message_error
+from shared.loop.owned_lag import OwnedLag, cached_watermarks
 from shared.loop.ownership import Ownership
 from shared.loop.pending import PendingBatch, decide
 from shared.loop.sweeper import Sweeper
@@ -68,6 +69,7 @@ class ConsumerLoop:
             db_timeout_s=options.db_retry_s,
         )
         self._own.on_leave = self._drop
+        self._lag = OwnedLag(cached_watermarks(consumer))
         self._batch = PendingBatch()
         self._poisoned_in_row = 0  # dead-lettered on the database's word since a record stored
         self._next_recovery = 0.0
@@ -95,6 +97,7 @@ class ConsumerLoop:
                     if messages:
                         self._start(messages)
                 self._recover_if_due()
+                self._lag.refresh(self._own.partitions)
                 if self._broker is not None:
                     self._broker.check(self._consumer)
         finally:
@@ -146,6 +149,7 @@ class ConsumerLoop:
 
     def _drop(self, keys: list[PartitionKey]) -> None:
         """Partitions left this member (revoked or lost): their items are not ours to write."""
+        self._lag.forget(keys)
         self._batch.drop(keys)
         if not self._batch:
             self._release()

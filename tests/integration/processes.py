@@ -70,11 +70,13 @@ class ServiceProcess:
         *,
         failpoint: str = "",
         stall_s: float = 0.0,
+        port: int | None = None,
         **extra_env: str,
     ) -> None:
-        """`failpoint`: run through tests.failpoint_service with that hook installed."""
+        """`failpoint`: run through tests.failpoint_service with that hook installed; `port`:
+        its health port (a free one when None)."""
         self.module = module
-        self.port = free_port()
+        self.port = free_port() if port is None else port
         self.env = {**env, "HEALTH_PORT": str(self.port), **extra_env}
         self.log_path = log_dir / f"{module}-{self.port}.log"
         self.process: subprocess.Popen[bytes] | None = None
@@ -109,13 +111,20 @@ class ServiceProcess:
 
     def metrics(self) -> dict[str, float]:
         """Samples summed over labels, by sample name (e.g. pipeline_upsert_conflicts_total)."""
+        totals: dict[str, float] = {}
+        for (name, _), value in self.samples().items():
+            totals[name] = totals.get(name, 0.0) + value
+        return totals
+
+    def samples(self) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+        """Every sample of /metrics by (name, sorted labels)."""
         with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=5) as reply:
             text = reply.read().decode()
-        totals: dict[str, float] = {}
-        for family in text_string_to_metric_families(text):
-            for sample in family.samples:
-                totals[sample.name] = totals.get(sample.name, 0.0) + sample.value
-        return totals
+        return {
+            (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+            for family in text_string_to_metric_families(text)
+            for sample in family.samples
+        }
 
     def healthz(self) -> tuple[int, dict[str, object]]:
         try:

@@ -176,6 +176,7 @@ def test_replayed_daily_series_give_the_direct_fits_on_schedule(
         wait_forecast(settings.postgres, settings.kafka, group, topics.market_bars)
         stored = stored_tables(settings.postgres)
         assert service.healthz()[0] == 200
+        assert_each_fit_timed(service.samples())
     finally:
         assert service.stop() == 0, service.log()
     # What the forecaster wrote equals a direct computation over the bars the producer published
@@ -195,6 +196,27 @@ def test_replayed_daily_series_give_the_direct_fits_on_schedule(
     assert {row[5] for row in stored["forecasts"]} == {"arima", "naive", "drift"}
     assert stored["errors"], "arrived steps are scored"
     assert_forecast_breaches(settings.postgres, published)
+
+
+def assert_each_fit_timed(samples: dict[tuple[str, tuple[tuple[str, str], ...]], float]) -> None:
+    """Every fit the counter counts has its own duration observed, under the same labels."""
+    counted = {
+        labels: value
+        for (name, labels), value in samples.items()
+        if name == "pipeline_forecast_fits_total" and value
+    }
+    observed = {
+        labels: value
+        for (name, labels), value in samples.items()
+        if name == "pipeline_forecast_fit_duration_seconds_count" and value
+    }
+    assert counted and observed == counted
+    durations = sum(
+        value
+        for (name, _), value in samples.items()
+        if name == "pipeline_forecast_fit_duration_seconds_sum"
+    )
+    assert durations > 0
 
 
 def assert_forecast_breaches(pg: PostgresSettings, published: list[Bar]) -> None:
