@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import requests
+from pydantic import SecretStr
 
 from shared.errors import RetryableError, SourceError
 from shared.health import Health
 from shared.metrics import API_DISABLED
 from shared.redaction import describe_error, redact
+from shared.settings import DataSource, Settings
 
 
 class ApiAuthError(SourceError):
@@ -87,3 +89,23 @@ class ApiGate:
     @property
     def open(self) -> bool:
         return self.reason is None
+
+
+def key_gate(
+    api: str,
+    key: SecretStr | None,
+    key_setting: str,
+    settings: Settings,
+    health: Health,
+    feature: str = "",
+) -> tuple[ApiGate, str | None]:
+    """The gate of an API that needs `key` (the setting `key_setting`), and the key itself."""
+    gate = ApiGate(
+        api,
+        health,
+        key_setting=key_setting,
+        key_present=key is not None,
+        live=settings.source.data_source is DataSource.LIVE,
+        feature=feature,
+    )
+    return gate, key.get_secret_value() if key else None
