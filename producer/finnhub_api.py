@@ -11,7 +11,8 @@ import finnhub
 import requests
 from finnhub.exceptions import FinnhubAPIException, FinnhubRequestException
 
-from producer.api_errors import ApiGate, error_for_status, key_gate, retryable_transport
+from producer.api_errors import error_for_status, retryable_transport
+from producer.api_gate import ApiGate, key_gate
 from producer.data_source import build_session
 from producer.poll_loop import RateLimiter
 from producer.replay.index import ReplayIndex

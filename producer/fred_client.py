@@ -8,7 +8,8 @@ from typing import Any
 
 import requests
 
-from producer.api_errors import ApiGate, check_response, key_gate, retryable_transport
+from producer.api_errors import check_response, retryable_transport
+from producer.api_gate import ApiGate, key_gate
 from producer.data_source import build_session
 from producer.poll_loop import RateLimiter
 from shared.errors import RetryableError

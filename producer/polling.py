@@ -23,7 +23,8 @@ import psycopg
 from confluent_kafka import KafkaError, Message
 from psycopg_pool import ConnectionPool
 
-from producer.api_errors import ApiAuthError, ApiGate, NotFoundError
+from producer.api_errors import ApiAuthError, NotFoundError
+from producer.api_gate import ApiGate
 from producer.poll_loop import RetryPolicy, run_polling, with_retry
 from producer.publisher import DeliveryCallback, KafkaPublisher, PublishStoppedError
 from producer.watermarks import Confirmed, DeliveryTracker, WatermarkStore

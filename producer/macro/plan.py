@@ -6,7 +6,7 @@ import logging
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
 
-from producer.api_errors import ApiGate
+from producer.api_gate import ApiGate
 from producer.fred_client import FredClient
 from producer.macro.parsing import parse_observations, parse_series
 from producer.macro.vintages import VintageRecord

@@ -5,13 +5,13 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
-from producer.api_errors import ApiGate
+from producer.api_gate import ApiGate
 from producer.data_source import build_session
 from producer.finnhub_api import build_finnhub
 from producer.market.chart_windows import ChartWindows
 from producer.market.events import EventsClient
 from producer.market.fetcher import SymbolFetcher
-from producer.market.reference import InstrumentSource
+from producer.market.instruments import InstrumentSource
 from producer.market.snapshots import DailySnapshots
 from producer.poll_loop import RateLimiter
 from producer.replay.index import ReplayIndex

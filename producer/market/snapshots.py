@@ -9,8 +9,9 @@ from datetime import UTC, datetime
 
 import msgspec
 
-from producer.api_errors import ApiAuthError, ApiGate
-from producer.market.reference import InstrumentSource
+from producer.api_errors import ApiAuthError
+from producer.api_gate import ApiGate
+from producer.market.instruments import InstrumentSource
 from producer.poll_loop import RateLimiter, call_with_retry
 from producer.polling import Outlet
 from shared.errors import SourceError

@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from confluent_kafka import KafkaError, Message
 
-from producer.api_errors import ApiGate
+from producer.api_gate import ApiGate
 from producer.finnhub_api import FinnhubApi
 from producer.news.parsing import GENERAL, parse_news
 from producer.news.published import ArticleRecord

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from producer.api_errors import ApiGate
+from producer.api_gate import ApiGate
 from producer.fred_client import FredClient
 from producer.macro.parsing import parse_observations, parse_series
 from producer.news.parsing import article_id, parse_news, sentiment
