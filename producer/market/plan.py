@@ -116,9 +116,11 @@ class MarketPlan(Plan[MarketReport]):
         delivered = self.own.known.splits.get(symbol, {})
         splits, actions = clients.fetcher.whole_life(symbol, delivered) if listed else ({}, [])
         # Every window is fetched before anything is published: a window that fails leaves the
-        # series' earlier failed deliveries bounding its watermark.
+        # series' earlier failed deliveries bounding its watermark. Without a window nothing is
+        # sent again, so they keep bounding it.
         charts = [clients.fetcher.fetch(symbol, window, splits) for window in windows]
-        poll.outlet.resend(series)
+        if charts:
+            poll.outlet.resend(series)
         newest = self._publish_charts(symbol, charts, poll)
         for parsed in charts:
             actions += parsed.actions
