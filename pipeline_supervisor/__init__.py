@@ -1,1 +1,1 @@
-"""Helpers of start_pipeline.py that are not process handling (its status line)."""
+"""The supervisor start_pipeline.py runs: processes, restarts, the status line, its state file."""

@@ -1,12 +1,10 @@
-"""HTTP status → pipeline errors, shared by the Finnhub and FRED clients."""
+"""HTTP status → pipeline errors, shared by every API client (Finnhub, FRED, Yahoo)."""
 
 from __future__ import annotations
 
 import requests
 
 from shared.errors import RetryableError, SourceError
-from shared.health import Health
-from shared.metrics import API_DISABLED
 from shared.redaction import describe_error, redact
 
 
@@ -48,42 +46,3 @@ def retryable_transport(exc: BaseException, what: str) -> RetryableError:
     """Timeouts and connection errors are worth retrying; their text (which repeats the URL,
     query credentials included) is redacted."""
     return RetryableError(f"{what}: {describe_error(exc)}")
-
-
-class ApiGate:
-    """Whether an API may be called: not without a key in live mode, never again after 401/403.
-
-    No key is a choice, not a fault: the API is disabled and health stays green with a note
-    ("disabled: no FINNHUB_API_KEY"). A key the API refuses is a fault: health red. The producer
-    stays up either way (the supervisor would restart it into the same state); Health logs the
-    note or the reason once.
-    """
-
-    def __init__(
-        self,
-        api: str,
-        health: Health,
-        *,
-        key_setting: str,
-        key_present: bool,
-        live: bool,
-        feature: str = "",
-    ) -> None:
-        """`feature`: what the note says is disabled when that is not the whole service."""
-        self.api = api
-        self._health = health
-        self.reason: str | None = None
-        if live and not key_present:
-            self.reason = f"disabled: no {key_setting}"
-            API_DISABLED.labels(api).set(1)
-            health.note(f"api:{api}", f"{feature} {self.reason}".strip())
-
-    def close(self, reason: str) -> None:
-        """The API refused the key: never call it again, health red with `reason`."""
-        self.reason = reason
-        API_DISABLED.labels(self.api).set(1)
-        self._health.red(f"api:{self.api}", reason)
-
-    @property
-    def open(self) -> bool:
-        return self.reason is None

@@ -11,14 +11,15 @@ import finnhub
 import requests
 from finnhub.exceptions import FinnhubAPIException, FinnhubRequestException
 
-from producer.api_errors import ApiGate, error_for_status, retryable_transport
+from producer.api_errors import error_for_status, retryable_transport
+from producer.api_gate import ApiGate, key_gate
 from producer.data_source import build_session
 from producer.poll_loop import RateLimiter
 from producer.replay.index import ReplayIndex
 from shared.errors import RetryableError, SourceError
 from shared.health import Health
 from shared.redaction import redact, register_secret
-from shared.settings import DataSource, Settings
+from shared.settings import Settings
 
 T = TypeVar("T")
 
@@ -99,18 +100,13 @@ def build_finnhub(
 
     `feature`: the part of the service that needs Finnhub, when not all of it (health's note).
     """
-    key = settings.api.finnhub_api_key
-    gate = ApiGate(
-        "Finnhub",
-        health,
-        key_setting="FINNHUB_API_KEY",
-        key_present=key is not None,
-        live=settings.source.data_source is DataSource.LIVE,
-        feature=feature,
+    key_setting = "FINNHUB_API_KEY"
+    gate, key = key_gate(
+        "Finnhub", settings.api.finnhub_api_key, key_setting, settings, health, feature
     )
     api = FinnhubApi(
         build_session(settings.source, index, browser=False),  # type: ignore[arg-type]
-        key.get_secret_value() if key else None,
+        key,
         limiter=RateLimiter(settings.api.finnhub_requests_per_minute),
         stop=stop,
         timeout_s=settings.source.http_timeout_s,

@@ -9,9 +9,13 @@ from typing import Any
 import requests
 
 from producer.api_errors import check_response, retryable_transport
+from producer.api_gate import ApiGate, key_gate
+from producer.data_source import build_session
 from producer.poll_loop import RateLimiter
 from shared.errors import RetryableError
+from shared.health import Health
 from shared.redaction import register_secret
+from shared.settings import Settings
 
 BASE_URL = "https://api.stlouisfed.org/fred/"
 
@@ -79,3 +83,18 @@ class FredClient:
             # `count` is the total: page on while FRED holds more than came back.
             if not page or len(observations) >= int(body.get("count", 0)):
                 return observations, realtime_start
+
+
+def build_fred(
+    settings: Settings, stop: threading.Event, health: Health
+) -> tuple[FredClient, ApiGate]:
+    """The process's FRED client (one limiter) and whether it may be called."""
+    gate, key = key_gate("FRED", settings.api.fred_api_key, "FRED_API_KEY", settings, health)
+    client = FredClient(
+        build_session(settings.source, browser=False),
+        key,
+        limiter=RateLimiter(settings.api.fred_requests_per_minute),
+        stop=stop,
+        timeout_s=settings.source.http_timeout_s,
+    )
+    return client, gate

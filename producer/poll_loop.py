@@ -6,6 +6,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TypeVar
 
 from tenacity import (
@@ -80,6 +81,28 @@ def call_with_retry(
         reraise=True,
     )
     return retrying(attempt)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """The one retry around each API request (API_RETRY_ATTEMPTS, API_RETRY_BACKOFF_S)."""
+
+    stop: threading.Event
+    attempts: int = 5
+    backoff_s: float = 1.0
+
+
+def with_retry(call: Callable[[], T], policy: RetryPolicy, what: str) -> T:
+    """`call()` retried by `policy`, for a client that takes its API's rate-limit slot itself
+    (the Finnhub and FRED clients, one slot per request)."""
+    return call_with_retry(
+        call,
+        limiter=None,
+        stop=policy.stop,
+        what=what,
+        attempts=policy.attempts,
+        backoff_s=policy.backoff_s,
+    )
 
 
 def run_polling(poll: Callable[[], object], *, interval_s: float, stop: threading.Event) -> None:

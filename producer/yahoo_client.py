@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from producer.data_source import ObservableSession
 
 
-class UnknownSymbolError(SourceError):
+class UnknownSymbolError(NotFoundError):
     """Yahoo answered 404: it has no such symbol."""
 
     def __init__(self, symbol: str, reason: str) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from datetime import UTC, date, datetime
 from typing import TypeVar
 
@@ -44,6 +45,24 @@ class DeadLetter(
     key: str | None
     payload: str
     created_at: datetime
+
+
+def dead_letter(
+    service: str, source: str, key: str | None, reason: str, raw: object, at: datetime
+) -> DeadLetter:
+    """The one way a producer turns raw API data it could not parse into a dead letter.
+
+    `raw` is kept as JSON, NaN included (a chart's missing values), and anything JSON cannot
+    hold as its repr: the dead letter is never lost to its own payload.
+    """
+    return DeadLetter(
+        service=service,
+        source=source,
+        reason=reason,
+        key=key,
+        payload=json.dumps(raw, allow_nan=True, default=repr),
+        created_at=at,
+    )
 
 
 class CorporateAction(

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
 from shared import services
-from shared.schemas import DeadLetter, MacroObservation, MacroSeries, event_id
+from shared.schemas import DeadLetter, MacroObservation, MacroSeries, dead_letter, event_id
 
 SERVICE = services.PRODUCER_MACRO.name
 SOURCE = "fred"
@@ -60,16 +59,8 @@ def parse_observations(
             realtime_start = date.fromisoformat(item["realtime_start"])
             value = _value(item.get("value"))
         except (KeyError, TypeError, ValueError) as exc:
-            parsed.dead_letters.append(
-                DeadLetter(
-                    service=SERVICE,
-                    source=SOURCE,
-                    reason=f"unparseable FRED observation of {series_id}: {exc}",
-                    key=series_id,
-                    payload=json.dumps(item),
-                    created_at=now,
-                )
-            )
+            reason = f"unparseable FRED observation of {series_id}: {exc}"
+            parsed.dead_letters.append(dead_letter(SERVICE, SOURCE, series_id, reason, item, now))
             continue
         stamp = datetime.combine(obs_date, datetime.min.time(), UTC)
         parsed.observations.append(

@@ -1,44 +1,37 @@
-"""producer.macro's run loop on the shared poll loop, and a one-shot poll for tests."""
+"""producer.macro's run loop on the producers' polling framework, and a one-shot poll."""
 
 from __future__ import annotations
 
 import threading
 
-from producer.api_errors import ApiGate
-from producer.api_poller import run_api_poller
-from producer.data_source import build_session
-from producer.fred_client import FredClient
+from psycopg_pool import ConnectionPool
+
+from producer.fred_client import build_fred
 from producer.macro.parsing import SERVICE
-from producer.macro.poller import MacroPoller
-from producer.poll_loop import RateLimiter
+from producer.macro.plan import MacroPlan
+from producer.macro.vintages import VintageRecord
+from producer.polling import retry_policy, run_plan
 from shared.health import Health
-from shared.settings import DataSource, Settings
+from shared.settings import Settings
+
+
+def macro_plan(
+    settings: Settings, pool: ConnectionPool, health: Health, stop: threading.Event
+) -> MacroPlan:
+    """The process's plan: one FRED client (one rate limit), its record of vintages."""
+    client, gate = build_fred(settings, stop, health)
+    vintages = VintageRecord(pool, SERVICE)
+    return MacroPlan(
+        settings.macro,
+        client=client,
+        gate=gate,
+        vintages=vintages,
+        retry=retry_policy(settings, stop),
+    )
 
 
 def run(settings: Settings, stop: threading.Event, health: Health, *, once: bool = False) -> int:
     """Poll every MACRO_POLL_INTERVAL_S until `stop` (or once); returns vintages published once."""
-    key = settings.api.fred_api_key
-    gate = ApiGate(
-        "FRED",
-        health,
-        key_setting="FRED_API_KEY",
-        key_present=key is not None,
-        live=settings.source.data_source is DataSource.LIVE,
-    )
-    # One FRED limiter for the whole process.
-    limiter = RateLimiter(settings.api.fred_requests_per_minute)
-    client = FredClient(
-        build_session(settings.source, browser=False),
-        key.get_secret_value() if key else None,
-        limiter=limiter,
-        stop=stop,
-        timeout_s=settings.source.http_timeout_s,
-    )
-    return run_api_poller(
-        settings,
-        SERVICE,
-        (gate, health, stop),
-        lambda context: MacroPoller(settings.macro, client=client, context=context),
-        interval_s=settings.macro.poll_interval_s,
-        once=once,
-    )
+    interval_s = settings.macro.poll_interval_s
+    report = run_plan(settings, SERVICE, macro_plan, health, stop, interval_s=interval_s, once=once)
+    return report.published if report else 0

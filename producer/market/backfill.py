@@ -21,7 +21,8 @@ import threading
 from collections.abc import Sequence
 
 from producer.market.parsing import SERVICE
-from producer.market.poller import MarketPoller, PollReport
+from producer.market.plan import MarketReport
+from producer.market.service import market_loop
 from shared.db import make_pool
 from shared.errors import SettingsError
 from shared.health import Health
@@ -32,20 +33,25 @@ from shared.settings import Settings, load_settings
 logger = logging.getLogger("producer.market.backfill")
 
 
-def backfill_once(settings: Settings, days: int, stop: threading.Event) -> PollReport:
+def backfill_once(settings: Settings, days: int, stop: threading.Event) -> MarketReport:
     """Publish every symbol's older history of the last `days` days, flush, and report."""
     producer = make_producer(settings.kafka, f"{SERVICE}.backfill")
     pool = make_pool(settings.postgres, f"{SERVICE}.backfill")
     try:
-        poller = MarketPoller(
-            settings, producer=producer, pool=pool, health=Health(SERVICE), stop=stop
+        loop = market_loop(
+            settings,
+            producer=producer,
+            pool=pool,
+            health=Health(SERVICE),
+            stop=stop,
+            backfill_days=days,
         )
-        return poller.backfill(days)
+        return loop.poll()
     finally:
         pool.close()
 
 
-def recompute(report: PollReport, wait_s: float) -> list[str]:
+def recompute(report: MarketReport, wait_s: float) -> list[str]:
     """Run analytics.recompute for each series the backfill extended; the series it failed for."""
     failed = []
     for key, newest in sorted(report.backfilled.items()):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 from collections import Counter
 from collections.abc import Mapping
@@ -19,7 +18,7 @@ from producer.yahoo_intervals import DAILY, INTERVAL_STEP
 from shared import services
 from shared.calendar import ExchangeCalendar, OutsideCalendarError
 from shared.errors import ValidationError
-from shared.schemas import Bar, CorporateAction, DeadLetter, event_id
+from shared.schemas import Bar, CorporateAction, DeadLetter, dead_letter, event_id
 from shared.validation import validate_bar
 
 SERVICE = services.PRODUCER_MARKET.name
@@ -246,11 +245,11 @@ def _frame_payload(stamp: Any, row: pd.Series) -> dict[str, Any]:
 def _dead_letter(
     fetch: ChartFetch, source: str, payload: dict[str, Any], reason: str
 ) -> DeadLetter:
-    return DeadLetter(
-        service=SERVICE,
-        source=source,
-        reason=f"{fetch.symbol} {fetch.interval}: {reason}",
-        key=fetch.symbol,
-        payload=json.dumps(payload, allow_nan=True),
-        created_at=fetch.fetched_at,
+    return dead_letter(
+        SERVICE,
+        source,
+        fetch.symbol,
+        f"{fetch.symbol} {fetch.interval}: {reason}",
+        payload,
+        fetch.fetched_at,
     )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -13,7 +12,7 @@ from typing import Any
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
 from shared import services
-from shared.schemas import Article, DeadLetter, event_id
+from shared.schemas import Article, DeadLetter, dead_letter, event_id
 
 SERVICE = services.PRODUCER_NEWS.name
 SOURCE = "finnhub"
@@ -71,16 +70,8 @@ def parse_news(symbol: str, items: Any, now: datetime) -> ParsedNews:
                 raise ValueError("headline is missing")
             ident = article_id(item)
         except ValueError as exc:
-            parsed.dead_letters.append(
-                DeadLetter(
-                    service=SERVICE,
-                    source=SOURCE,
-                    reason=f"unparseable Finnhub article for {symbol}: {exc}",
-                    key=symbol,
-                    payload=json.dumps(item),
-                    created_at=now,
-                )
-            )
+            reason = f"unparseable Finnhub article for {symbol}: {exc}"
+            parsed.dead_letters.append(dead_letter(SERVICE, SOURCE, symbol, reason, item, now))
             continue
         summary = item.get("summary") or None
         parsed.articles.append(

@@ -22,8 +22,7 @@ from analytics.consumer.service import configured_params
 from analytics.indicators import annualization_factor
 from analytics.series import SeriesState
 from producer.market.backfill import backfill_once, recompute
-from producer.market.poller import MarketPoller
-from producer.market.service import poll_once
+from producer.market.service import market_loop, poll_once
 from shared.db import make_pool
 from shared.health import Health
 from shared.kafka import Topics, ensure_topics, producer_config
@@ -168,7 +167,7 @@ def test_a_split_whose_delivery_failed_is_sent_again_whatever_the_bars_watermark
     pool = make_pool(settings.postgres, "test-market")
     health = Health("producer.market")
     try:
-        poller = MarketPoller(
+        poller = market_loop(
             settings, producer=producer, pool=pool, health=health, stop=threading.Event()
         )
         first = poller.poll()
@@ -252,7 +251,7 @@ def test_a_dead_letter_whose_delivery_failed_holds_the_watermark_and_is_sent_aga
     producer = Producer({**producer_config(kafka, "test-market"), "message.timeout.ms": 2000})
     pool = make_pool(settings.postgres, "test-market")
     try:
-        poller = MarketPoller(
+        poller = market_loop(
             settings,
             producer=producer,
             pool=pool,

@@ -15,8 +15,7 @@ import psycopg
 import pytest
 from confluent_kafka import Consumer, TopicPartition
 
-from producer.market.poller import MarketPoller
-from producer.market.service import poll_once
+from producer.market.service import market_loop, poll_once
 from producer.replay.overlay import inject
 from shared.db import make_pool
 from shared.health import Health
@@ -174,7 +173,7 @@ def test_unknown_symbol_is_reported_once_and_rate_limits_are_retried(
     pool = make_pool(settings.postgres, "test-market")
     stop = threading.Event()
     try:
-        poller = MarketPoller(
+        poller = market_loop(
             settings, producer=producer, pool=pool, health=Health("producer.market"), stop=stop
         )
         with caplog.at_level(logging.WARNING):

@@ -15,11 +15,9 @@ import psycopg
 import pytest
 from confluent_kafka import Producer
 
-from producer.api_poller import PollContext
-from producer.finnhub_api import build_finnhub
 from producer.news.parsing import SERVICE
-from producer.news.poller import NewsPoller
-from producer.news.service import run
+from producer.news.service import news_plan, run
+from producer.polling import PollLoop
 from producer.publisher import KafkaPublisher
 from shared.db import make_pool
 from shared.health import Health
@@ -63,7 +61,6 @@ def test_articles_whose_delivery_timed_out_after_the_flush_are_sent_again_by_a_l
     expected = {str(item["id"]) for item in aapl}
     newest = max(datetime.fromtimestamp(item["datetime"], UTC) for item in aapl)
     stop, health = threading.Event(), Health(SERVICE)
-    api, gate_open = build_finnhub(settings, stop, health)
     with (
         contextlib.closing(make_pool(settings.postgres, SERVICE)) as pool,
         gate_to(settings.kafka.bootstrap_servers) as gate,
@@ -77,10 +74,19 @@ def test_articles_whose_delivery_timed_out_after_the_flush_are_sent_again_by_a_l
             "reconnect.backoff.max.ms": 200,
         }
         with KafkaPublisher(Producer(config), flush_timeout_s=0.3, stop=stop) as publisher:
-            context = PollContext(gate_open, publisher, topics, pool, health, stop)
-            poller = NewsPoller(settings.news, api=api, context=context)
+            plan = news_plan(settings, pool, health, stop)
+            poller = PollLoop(
+                plan,
+                service=SERVICE,
+                publisher=publisher,
+                topics=topics,
+                pool=pool,
+                health=health,
+                stop=stop,
+            )
 
-            assert poller.poll() == len(aapl)  # queued; the flush returns with all in flight
+            # Queued; the flush returns with all in flight.
+            assert poller.poll().published == len(aapl)
             assert watermark(settings, "AAPL") is None  # nothing confirmed, nothing advanced
             assert any("not yet delivered" in r for r in health.snapshot()[1])
             # The broker stays away past message.timeout.ms: every delivery fails, later.

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry, Counter, generate_latest
 
-import start_pipeline
+from pipeline_supervisor import cli
 from pipeline_supervisor.status import (
     ServiceView,
     Totals,
@@ -23,10 +23,19 @@ from pipeline_supervisor.status import (
     scrape,
     scrape_host,
 )
+from pipeline_supervisor.supervisor import (
+    Child,
+    backoff_delay,
+    check,
+    children_for,
+    next_restart,
+    run_step,
+    stop_all,
+    supervise,
+)
 from shared.health import Health, HealthServer, health_port
 from shared.services import CONSUMER_STORAGE, all_services
 from shared.settings import HealthSettings
-from start_pipeline import Child, backoff_delay, check, next_restart, run_step, stop_all, supervise
 
 
 def python(code: str) -> list[str]:
@@ -46,7 +55,7 @@ def test_a_steady_run_resets_the_backoff() -> None:
 
 def test_starts_exactly_the_registered_services() -> None:
     health = HealthSettings()
-    children = start_pipeline.children_for(start_pipeline.parse_args([]).services, health)
+    children = children_for(cli.parse_args([]).services, health)
     registered = all_services()
     assert [child.name for child in children] == [service.name for service in registered]
     assert [child.argv for child in children] == [
@@ -217,12 +226,10 @@ def test_a_setup_step_that_succeeds_prints_its_summary(capsys: pytest.CaptureFix
 
 
 def test_services_flag_limits_and_validates() -> None:
-    assert start_pipeline.parse_args([]).services == all_services()
-    assert start_pipeline.parse_args(["--services", "consumer.storage"]).services == (
-        CONSUMER_STORAGE,
-    )
+    assert cli.parse_args([]).services == all_services()
+    assert cli.parse_args(["--services", "consumer.storage"]).services == (CONSUMER_STORAGE,)
     with pytest.raises(SystemExit) as caught:
-        start_pipeline.parse_args(["--services", "consumer.storag"])
+        cli.parse_args(["--services", "consumer.storag"])
     assert caught.value.code == 2
 
 

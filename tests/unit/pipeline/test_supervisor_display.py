@@ -11,7 +11,7 @@ from pipeline_supervisor import output
 from pipeline_supervisor.display import StatusDisplay
 from pipeline_supervisor.state_file import read_state, write_state
 from pipeline_supervisor.status import ServiceView
-from start_pipeline import Child, check, children_states
+from pipeline_supervisor.supervisor import Child, check, children_states
 
 
 class Clock:

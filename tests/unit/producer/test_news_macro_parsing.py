@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from producer.api_errors import ApiGate
+from producer.api_gate import ApiGate
 from producer.fred_client import FredClient
 from producer.macro.parsing import parse_observations, parse_series
 from producer.news.parsing import article_id, parse_news, sentiment
@@ -136,19 +136,19 @@ def test_market_without_a_finnhub_key_is_green_with_a_note() -> None:
     # producer.market live without FINNHUB_API_KEY: Yahoo bars flow, only profile2 is disabled.
     import threading
 
-    from producer.market.poller import MarketPoller
+    from producer.market.service import market_loop
     from shared.settings import DataSource, load_settings
 
     settings = load_settings()
     assert settings.source.data_source is DataSource.LIVE and settings.api.finnhub_api_key is None
     health = Health("producer.market")
-    poller = MarketPoller(
+    poller = market_loop(
         settings,
         producer=None,  # type: ignore[arg-type]  (nothing is published or stored here)
         pool=None,  # type: ignore[arg-type]
         health=health,
         stop=threading.Event(),
     )
-    assert not poller.finnhub_gate.open
+    assert not poller.plan.finnhub_gate.open
     assert health.snapshot() == (True, [])
     assert health.notes() == ["Finnhub profile2 disabled: no FINNHUB_API_KEY"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 import msgspec
 import pytest
@@ -16,6 +16,7 @@ from shared.schemas import (
     DeadLetter,
     Instrument,
     MacroObservation,
+    dead_letter,
     decode,
     encode,
     event_id,
@@ -92,3 +93,18 @@ def test_event_id_is_deterministic_and_zone_independent() -> None:
     other_zone = TS.astimezone(datetime.now().astimezone().tzinfo)
     assert event_id("yahoo", "AAPL", "1m", TS) == event_id("yahoo", "AAPL", "1m", other_zone)
     assert event_id("yahoo", "AAPL", "1m", TS) != event_id("yahoo", "AAPL", "5m", TS)
+
+
+def test_dead_letter_keeps_the_raw_data_as_json_nan_and_all() -> None:
+    letter = dead_letter(
+        "producer.market", "yahoo", "AAPL", "close is NaN", {"close": float("nan")}, TS
+    )
+    assert (letter.service, letter.source, letter.key) == ("producer.market", "yahoo", "AAPL")
+    assert (letter.reason, letter.created_at) == ("close is NaN", TS)
+    assert letter.payload == '{"close": NaN}'
+    assert decode(encode(letter), DeadLetter) == letter
+
+
+def test_dead_letter_of_data_json_cannot_hold_keeps_its_repr() -> None:
+    letter = dead_letter("producer.news", "finnhub", None, "odd", {"when": date(2024, 1, 2)}, TS)
+    assert letter.payload == '{"when": "datetime.date(2024, 1, 2)"}'

@@ -9,7 +9,8 @@ from typing import Any
 
 from yfinance.data import YfData
 
-from producer.api_errors import ApiGate, NotFoundError, error_for_status
+from producer.api_errors import NotFoundError, error_for_status
+from producer.api_gate import ApiGate
 from producer.finnhub_api import FinnhubApi
 from shared.errors import RetryableError, SourceError
 from shared.redaction import describe_error
