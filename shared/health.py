@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -108,19 +109,31 @@ class Health:
             return list(self._notes.values())
 
 
+class _Server(ThreadingHTTPServer):
+    """A scraper that hangs up before its answer is written (a timeout, a cancelled probe) is
+    routine: no traceback on stderr for it (socketserver prints one for every error)."""
+
+    daemon_threads = True
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        error = sys.exc_info()[1]
+        if isinstance(error, ConnectionError):
+            return
+        logger.warning("health server: %r answering %s", error, client_address)
+
+
 class HealthServer:
     """Serves /healthz and /metrics for one service until closed."""
 
     def __init__(self, health: Health, host: str, port: int) -> None:
         handler = _handler_for(health)
         try:
-            self._server = ThreadingHTTPServer((host, port), handler)
+            self._server = _Server((host, port), handler)
         except OSError as exc:
             raise SettingsError(
                 f"health port {host}:{port} for {health.service} is unavailable ({exc.strerror}); "
                 "set HEALTH_BASE_PORT, HEALTH_PORT or HEALTH_REPLICA_INDEX"
             ) from None
-        self._server.daemon_threads = True
         self.port = self._server.server_address[1]
         self._thread = threading.Thread(
             target=self._server.serve_forever, name="health", daemon=True
