@@ -10,8 +10,8 @@ from producer.api_gate import ApiGate
 from producer.fred_client import FredClient
 from producer.macro.parsing import parse_observations, parse_series
 from producer.macro.vintages import VintageRecord
+from producer.plans import ApiPlan, Poll, PollReport
 from producer.poll_loop import RetryPolicy
-from producer.polling import ApiPlan, Poll, PollReport
 from shared.health import Health
 from shared.schemas import MacroObservation, encode
 from shared.settings import MacroSettings

@@ -14,7 +14,7 @@ from confluent_kafka import KafkaError, Message
 from producer.api_errors import NotFoundError
 from producer.market.clients import MarketClients
 from producer.market.parsing import ParsedChart
-from producer.polling import Outlet, Plan, Poll, PollReport
+from producer.plans import Outlet, Plan, Poll, PollReport
 from producer.store import OwnState, action_key
 from shared.health import Health
 from shared.schemas import CorporateAction, encode, event_id

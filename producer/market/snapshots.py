@@ -12,8 +12,8 @@ import msgspec
 from producer.api_errors import ApiAuthError
 from producer.api_gate import ApiGate
 from producer.market.instruments import InstrumentSource
+from producer.plans import Outlet
 from producer.poll_loop import RateLimiter, call_with_retry
-from producer.polling import Outlet
 from shared.errors import SourceError
 from shared.schemas import encode
 

@@ -12,8 +12,8 @@ from producer.api_gate import ApiGate
 from producer.finnhub_api import FinnhubApi
 from producer.news.parsing import GENERAL, parse_news
 from producer.news.published import ArticleRecord
+from producer.plans import ApiPlan, Poll, PollReport
 from producer.poll_loop import RetryPolicy
-from producer.polling import ApiPlan, Poll, PollReport
 from producer.publisher import DeliveryCallback
 from shared.health import Health
 from shared.schemas import Article, encode
