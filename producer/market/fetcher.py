@@ -99,9 +99,6 @@ class SymbolFetcher:
             )
             # A split in this window's own events counts for the windows after it, too.
             splits.update(fetched_splits(fetch))
-            parsed.actions = chart_actions(
-                fetch.chart, symbol, self.source, start=fetch.start, end=fetch.end
-            )
             return parsed
         except ValueError as exc:  # e.g. an unreadable split event
             raise SourceError(f"{symbol}: cannot parse the chart: {exc}") from exc

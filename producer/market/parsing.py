@@ -119,7 +119,8 @@ def parse_chart(
     settle_delay: timedelta,
     known_splits: Mapping[date, float] | None = None,
 ) -> ParsedChart:
-    """Closed bars of `fetch`; every point Yahoo sent is published, dropped or dead-lettered.
+    """Closed bars of `fetch`, and the corporate actions of its window; every point Yahoo sent
+    is published, dropped or dead-lettered.
 
     Points outside [start, end) are counted from the raw chart, because yfinance silently
     removes a trailing point at or after `end` itself. Raw points inside the window that
@@ -165,6 +166,9 @@ def parse_chart(
             except OutsideCalendarError:
                 parsed.dropped[OUTSIDE_CALENDAR] += 1
     parsed.dropped = +parsed.dropped  # no zero counts in the report
+    parsed.actions = chart_actions(
+        fetch.chart, fetch.symbol, source, start=fetch.start, end=fetch.end
+    )
     return parsed
 
 
