@@ -61,7 +61,7 @@ lint: setup
 
 test: setup lint
 	env $(TEST_ENV) $(PY) -m infra.stack up --profile test
-	env $(TEST_ENV) $(PY) -m pytest -n $(TEST_WORKERS) -m "not serial"
+	env $(TEST_ENV) $(PY) -m pytest -n $(TEST_WORKERS) -m "not serial" --durations=15
 	env $(TEST_ENV) $(PY) -m pytest -m serial
 	env $(TEST_ENV) $(PY) -m bench.ingest --smoke
 	env $(TEST_ENV) $(PY) -m bench.indicators --smoke
