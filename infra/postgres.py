@@ -105,6 +105,12 @@ def _socket_dir(profile: Profile) -> Path:
     return Path(tempfile.gettempdir()) / f"pipeline-pg-{profile.name}-{digest}"
 
 
+def client_program(name: str) -> Path:
+    """`pg_dump`, `pg_restore`, `psql`… of the server version the stack runs (the runbook's
+    backup and restore, and its test)."""
+    return _server_bin_dir() / name
+
+
 def _find_bin_dir() -> Path | None:
     """The newest installed server version's bin dir (Debian keeps one dir per major version),
     else the dir of an initdb on PATH (other distributions, Homebrew)."""
