@@ -36,23 +36,31 @@ class ArrowBatches(Prefetch[Any]):
         self._conninfo, self._query, self._batch_bytes = conninfo, query, batch_bytes
 
     def _produce(self, put: Callable[[Any], None]) -> None:
+        # The driver manager's low-level API: its DB-API module imports pyarrow.dataset and with
+        # it pandas, half a second of start-up for every export.
         import adbc_driver_manager
-        import adbc_driver_postgresql.dbapi as adbc
+        import adbc_driver_postgresql
+        import pyarrow as pa
 
         try:
-            # autocommit: a lone COPY needs no BEGIN of its own.
-            with adbc.connect(self._conninfo, autocommit=True) as conn, conn.cursor() as cur:
-                cur.adbc_statement.set_options(**{_BATCH_OPTION: str(self._batch_bytes)})
-                cur.execute(self._query)
-                reader = cur.fetch_record_batch()
-                try:
-                    for batch in reader:
-                        put(batch)
-                except BaseException:
-                    # The consumer has gone (or reading failed): stop the server's COPY rather
-                    # than leave it running until the socket closes.
-                    cur.adbc_cancel()
-                    raise
+            # A new connection is in autocommit mode: a lone COPY needs no BEGIN of its own.
+            with (
+                adbc_driver_postgresql.connect(self._conninfo) as database,
+                adbc_driver_manager.AdbcConnection(database) as conn,
+                adbc_driver_manager.AdbcStatement(conn) as statement,
+            ):
+                statement.set_options(**{_BATCH_OPTION: str(self._batch_bytes)})
+                statement.set_sql_query(self._query)
+                stream, _rows = statement.execute_query()
+                with pa.RecordBatchReader.from_stream(stream) as reader:
+                    try:
+                        for batch in reader:
+                            put(batch)
+                    except BaseException:
+                        # The consumer has gone (or reading failed): stop the server's COPY
+                        # rather than leave it running until the socket closes.
+                        statement.cancel()
+                        raise
         # The driver's own errors, and pyarrow's OSError for one met while reading the stream
         # (which would otherwise pass for a failure to write the file).
         except (adbc_driver_manager.Error, OSError) as exc:
