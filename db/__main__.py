@@ -88,8 +88,8 @@ def main(argv: list[str] | None = None) -> int:
 def _export(args: argparse.Namespace, reader: PostgresSettings) -> int:
     from tqdm import tqdm
 
-    from db.arrow_batches import ReadError
     from db.export import ExportError, ExportRequest, export
+    from db.prefetch import ReadError
 
     fmt = args.format or ("csv" if args.output.suffix.lower() == ".csv" else "parquet")
     request = ExportRequest(

@@ -12,17 +12,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from db.prefetch import Prefetch
-from shared.errors import PipelineError
+from db.prefetch import Prefetch, ReadError
 
 # How many bytes of rows the driver gathers into one record batch (one Parquet row group):
 # larger groups compress better and cost fewer per-group passes, at this much memory apiece.
 BATCH_BYTES = 32 << 20
 _BATCH_OPTION = "adbc.postgresql.batch_size_hint_bytes"
-
-
-class ReadError(PipelineError):
-    """The driver could not connect, run the query or read its rows (the server's message)."""
 
 
 class ArrowBatches(Prefetch[Any]):

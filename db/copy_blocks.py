@@ -12,7 +12,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from db.prefetch import Prefetch
+from db.prefetch import Prefetch, ReadError
 
 
 class CopyBlocks(Prefetch[bytes]):
@@ -36,16 +36,20 @@ class CopyBlocks(Prefetch[bytes]):
     def _produce(self, put: Callable[[bytes], None]) -> None:
         # `put` raising Stopped inside the COPY block makes psycopg cancel the COPY (leaving the
         # block normally would leave the connection mid-COPY).
-        with self._conn.cursor() as cur:
-            with cur.copy(self._statement, self._params) as copy:
-                parts: list[bytes] = []
-                size = 0
-                for chunk in copy:
-                    parts.append(chunk)
-                    size += len(chunk)
-                    if size >= self._block_bytes:
+        try:
+            with self._conn.cursor() as cur:
+                with cur.copy(self._statement, self._params) as copy:
+                    parts: list[bytes] = []
+                    size = 0
+                    for chunk in copy:
+                        parts.append(chunk)
+                        size += len(chunk)
+                        if size >= self._block_bytes:
+                            put(b"".join(parts))
+                            parts, size = [], 0
+                    if parts:
                         put(b"".join(parts))
-                        parts, size = [], 0
-                if parts:
-                    put(b"".join(parts))
-            self.rowcount = cur.rowcount
+                self.rowcount = cur.rowcount
+        except psycopg.Error as exc:
+            lines = str(exc).strip().splitlines()
+            raise ReadError(lines[0] if lines else type(exc).__name__) from exc

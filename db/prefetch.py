@@ -15,8 +15,15 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import Generic, TypeVar
 
+from shared.errors import PipelineError
+
 Item = TypeVar("Item")
 _END = object()
+
+
+class ReadError(PipelineError):
+    """The producer could not read the database: connecting, the query or its rows failed (the
+    server's message, one line)."""
 
 
 class Stopped(Exception):

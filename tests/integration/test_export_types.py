@@ -171,4 +171,7 @@ def test_an_error_on_the_server_is_one_line_not_a_write_failure(
     assert error.startswith("db export: cannot read failing: ") and "division by zero" in error
     assert "\n" not in error
     assert not out.exists()  # the error came before the first batch, so before the file
+    assert db_main(["export", "failing", "-o", str(tmp_path / "failing.csv"), "--quiet"]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.startswith("db export: cannot read failing: ") and "division by zero" in error
     assert not [t for t in threading.enumerate() if t.name == "copy-reader"]
