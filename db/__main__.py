@@ -89,6 +89,7 @@ def _export(args: argparse.Namespace, reader: PostgresSettings) -> int:
     from tqdm import tqdm
 
     from db.export import ExportError, ExportRequest, export
+    from db.prefetch import ReadError
 
     fmt = args.format or ("csv" if args.output.suffix.lower() == ".csv" else "parquet")
     request = ExportRequest(
@@ -105,15 +106,17 @@ def _export(args: argparse.Namespace, reader: PostgresSettings) -> int:
     unit = ("B", True) if fmt == "csv" else ("rows", False)
     bar = tqdm(disable=True if args.quiet else None, unit=unit[0], unit_scale=True, file=sys.stderr)
     try:
-        with psycopg.connect(reader.conninfo()) as conn:
-            rows = export(
-                conn,
-                request,
-                progress=bar.update,
-                total=lambda n: setattr(bar, "total", n if fmt == "parquet" else None),
-            )
+        rows = export(
+            reader.conninfo(),
+            request,
+            progress=bar.update,
+            total=lambda n: setattr(bar, "total", n if fmt == "parquet" else None),
+        )
     except ExportError as exc:
         print(f"db export: {exc}", file=sys.stderr)
+        return 2
+    except ReadError as exc:
+        print(f"db export: cannot read {args.relation}: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:
         print(f"db export: cannot write {args.output}: {exc.strerror or exc}", file=sys.stderr)

@@ -1,29 +1,46 @@
 """`python -m db export`: a table or view, chosen symbols and a time range, to Parquet or CSV.
 
-Rows leave PostgreSQL as one `COPY (SELECT …) TO STDOUT` in CSV, read in fixed-size blocks: CSV
-output is those bytes as they come; Parquet output parses each block with pyarrow's CSV reader
-(typed from the query's own column types) and writes it as a row group. Nothing holds more than
-a block and one record batch, so memory stays flat however many rows there are, and the parsing
-happens in C++ rather than row by row in Python. It reads as the reader role (db/bootstrap.py).
+Parquet: the rows leave PostgreSQL as `COPY (SELECT …) TO STDOUT (FORMAT binary)`, decoded into
+Arrow record batches by the ADBC PostgreSQL driver (db/arrow_batches.py); each batch is one row
+group. Columns without an exact Arrow type (numeric, json, bytea, enums, arrays, …) are selected as
+their text, so nothing is rounded or left in PostgreSQL's own binary form. CSV: one `COPY (SELECT …)
+TO STDOUT` in CSV, whose bytes are the file. Either way nothing holds more than a few batches or
+blocks, so memory stays flat however many rows there are, and a COPY not read to its end is
+cancelled. It reads as the reader role (db/bootstrap.py), from the connection string it is given.
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
 import psycopg
+import pyarrow as pa
+import pyarrow.parquet as pq
 from psycopg import sql
 
-from db.copy_blocks import BlockStream, CopyBlocks
+from db.arrow_batches import ArrowBatches
+from db.copy_blocks import CopyBlocks
 
 Format = Literal["parquet", "csv"]
-# COPY hands over about this much per read; pyarrow parses blocks of BLOCK_BYTES.
+# A CSV COPY hands over about this much per write.
 BLOCK_BYTES = 8 << 20
+# PostgreSQL types (regtype names) with an exact Arrow type, read in binary; the rest go as text.
+ARROW_TYPES = {
+    "double precision": pa.float64(),
+    "real": pa.float32(),
+    "bigint": pa.int64(),
+    "integer": pa.int32(),
+    "smallint": pa.int16(),
+    "boolean": pa.bool_(),
+    "date": pa.date32(),
+    "timestamp without time zone": pa.timestamp("us"),
+    "timestamp with time zone": pa.timestamp("us", tz="UTC"),
+}
 RELATION_COLUMNS = """
 SELECT a.attname, format_type(a.atttypid, a.atttypmod), a.atttypid::regtype::text
 FROM pg_attribute a
@@ -64,17 +81,17 @@ def columns_of(conn: psycopg.Connection, relation: str) -> list[Column]:
 
 
 def build_query(
-    request: ExportRequest, columns: list[Column], *, utc_wall_time: bool = False
+    request: ExportRequest, columns: list[Column], *, as_text: bool = False
 ) -> tuple[sql.Composed, list[Any]]:
     """SELECT of every column with the request's filters as parameters, in (symbol, time) order
-    when the relation has them. `utc_wall_time`: timestamptz as UTC wall time (which Arrow's CSV
-    reader takes exactly; COPY's "+00" it does not)."""
+    when the relation has them. `as_text`: the columns without an Arrow type of their own
+    (ARROW_TYPES) as their text output, which is what the file holds for them."""
     names = {c.name for c in columns}
     selected = []
     for column in columns:
         ident = sql.Identifier(column.name)
-        if utc_wall_time and column.pg_type == "timestamp with time zone":
-            selected.append(sql.SQL("({} AT TIME ZONE 'UTC') AS {}").format(ident, ident))
+        if as_text and column.pg_type not in ARROW_TYPES:
+            selected.append(sql.SQL("{}::text AS {}").format(ident, ident))
         else:
             selected.append(ident)
     where: list[sql.Composable] = []
@@ -118,44 +135,48 @@ def estimated_rows(conn: psycopg.Connection, query: sql.Composed, params: list[A
     return int(plan[0]["Plan"]["Plan Rows"])
 
 
-def arrow_schema(columns: list[Column]) -> Any:
-    """Arrow types for the CSV reader (what COPY prints) and for the file (what people get)."""
-    import pyarrow as pa
-
-    simple = {
-        "double precision": pa.float64(),
-        "real": pa.float32(),
-        "bigint": pa.int64(),
-        "integer": pa.int32(),
-        "smallint": pa.int16(),
-        "boolean": pa.bool_(),
-        "date": pa.date32(),
-        "timestamp without time zone": pa.timestamp("us"),
-        "timestamp with time zone": pa.timestamp("us", tz="UTC"),
-    }
-    # numeric, text, json, bytea (as \x hex) and the rest stay text: nothing is rounded.
-    return pa.schema([pa.field(c.name, simple.get(c.pg_type, pa.string())) for c in columns])
+def arrow_schema(columns: list[Column]) -> pa.Schema:
+    """The file's Arrow types: ARROW_TYPES, and text for the rest (numeric, json, bytea as \\x
+    hex, …): nothing is rounded."""
+    return pa.schema([pa.field(c.name, ARROW_TYPES.get(c.pg_type, pa.string())) for c in columns])
 
 
 def export(
-    conn: psycopg.Connection,
+    conninfo: str,
     request: ExportRequest,
     progress: Callable[[int], None] = lambda _rows: None,
     total: Callable[[int], None] = lambda _rows: None,
 ) -> int:
-    """Write the request's rows to request.output; return how many. `progress(n)` is called
-    after each block with the rows (Parquet) or bytes (CSV) it added; `total(n)` once with
-    the planner's row estimate."""
-    columns = columns_of(conn, request.relation)
-    query, params = build_query(request, columns, utc_wall_time=request.fmt == "parquet")
-    total(estimated_rows(conn, query, params))
+    """Write the request's rows to request.output, read with the libpq `conninfo`; return how
+    many. `progress(n)` is called after each batch with the rows (Parquet) or bytes (CSV) it
+    added; `total(n)` once with the planner's row estimate."""
+    with psycopg.connect(conninfo) as conn:
+        columns = columns_of(conn, request.relation)
+        query, params = build_query(request, columns, as_text=request.fmt == "parquet")
+        total(estimated_rows(conn, query, params))
+        if request.fmt == "csv":
+            return _export_csv(conn, query, params, columns, request.output, progress)
+        # The driver's COPY takes no bound parameters: psycopg quotes them into the text.
+        text = psycopg.ClientCursor(conn).mogrify(query, params)
+    batches = ArrowBatches(conninfo, text)
+    try:
+        return _write_parquet(batches, arrow_schema(columns), request.output, progress)
+    finally:
+        batches.close()  # on a failure here, the COPY is cancelled before the caller goes on
+
+
+def _export_csv(
+    conn: psycopg.Connection,
+    query: sql.Composed,
+    params: list[Any],
+    columns: list[Column],
+    output: Path,
+    progress: Callable[[int], None],
+) -> int:
     copy = sql.SQL("COPY ({}) TO STDOUT WITH (FORMAT csv, HEADER false)").format(query)
     blocks = CopyBlocks(conn, copy, params, block_bytes=BLOCK_BYTES)
     try:
-        if request.fmt == "csv":
-            counted = _write_csv(blocks, columns, request.output, progress)
-        else:
-            counted = _write_parquet(blocks, columns, request.output, progress)
+        counted = _write_csv(blocks, columns, output, progress)
     finally:
         blocks.close()  # on a failure here, the COPY is cancelled before the caller goes on
     # COPY's command tag holds the exact count (a CSV's newlines may sit inside a text).
@@ -182,47 +203,30 @@ def _csv_header(name: str) -> str:
 
 
 def _write_parquet(
-    data: CopyBlocks, columns: list[Column], output: Path, progress: Callable[[int], None]
+    batches: Iterable[pa.RecordBatch],
+    schema: pa.Schema,
+    output: Path,
+    progress: Callable[[int], None],
 ) -> int:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    schema = arrow_schema(columns)
-    # Timestamps arrive as UTC wall time: read naive, label UTC (same microseconds).
-    read_types = {
-        f.name: pa.timestamp("us") if pa.types.is_timestamp(f.type) else f.type for f in schema
-    }
-    chunks = iter(data)
-    first = next(chunks, None)
-    reader = None
-    if first is not None:
-        reader = _csv_reader(itertools.chain([first], chunks), columns, read_types)
+    # The first batch before the file: a query that fails leaves no empty file behind.
+    read = iter(batches)
+    first = next(read, None)
     rows = 0
     with pq.ParquetWriter(output, schema, compression="zstd") as writer:
-        if reader is None:  # no rows: a file with the columns and no row group
+        if first is None:  # no rows: a file with the columns and no row group
             writer.write_table(schema.empty_table())
             return 0
-        for batch in reader:
-            table = pa.Table.from_batches([batch]).cast(schema)
-            writer.write_table(table)
+        for batch in itertools.chain([first], read):
+            writer.write_batch(conformed(batch, schema))
             rows += batch.num_rows
             progress(batch.num_rows)
     return rows
 
 
-def _csv_reader(chunks: Iterator[bytes], columns: list[Column], types: dict[str, Any]) -> Any:
-    import pyarrow.csv as pacsv
-
-    return pacsv.open_csv(
-        BlockStream(chunks),
-        read_options=pacsv.ReadOptions(
-            column_names=[c.name for c in columns], block_size=BLOCK_BYTES, use_threads=False
-        ),
-        convert_options=pacsv.ConvertOptions(
-            column_types=types,
-            # COPY CSV: NULL is an empty unquoted field, an empty string is "".
-            null_values=[""],
-            strings_can_be_null=True,
-            quoted_strings_can_be_null=False,
-        ),
-    )
+def conformed(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
+    """`batch` labelled with the file's schema (names, no driver metadata), refused when the
+    driver read a column as another type than the file promises."""
+    for got, want in zip(batch.schema, schema, strict=True):
+        if got.type != want.type:
+            raise ExportError(f"column {want.name!r} was read as {got.type}, not {want.type}")
+    return pa.RecordBatch.from_arrays(batch.columns, schema=schema)

@@ -10,7 +10,14 @@ import pytest
 from pydantic import SecretStr
 
 from db.bootstrap import reader_url
-from db.export import Column, ExportError, ExportRequest, arrow_schema, build_query
+from db.export import (
+    Column,
+    ExportError,
+    ExportRequest,
+    arrow_schema,
+    build_query,
+    conformed,
+)
 from shared.settings import PostgresSettings
 
 COLUMNS = [
@@ -30,19 +37,27 @@ def request(**fields: object) -> ExportRequest:
 def test_filters_are_parameters_and_order_is_symbol_interval_time() -> None:
     start, end = datetime(2024, 1, 1, tzinfo=UTC), datetime(2024, 2, 1, tzinfo=UTC)
     query, params = build_query(
-        request(symbols=("AAPL", "MSFT"), interval="1d", start=start, end=end),
-        COLUMNS,
-        utc_wall_time=True,
+        request(symbols=("AAPL", "MSFT"), interval="1d", start=start, end=end), COLUMNS
     )
     text = query.as_string()
     assert text == (
-        'SELECT "symbol", "interval", ("ts" AT TIME ZONE \'UTC\') AS "ts", "close", "volume", '
-        '"value" FROM "price_bars" WHERE symbol = ANY(%s) AND interval = %s AND "ts" >= %s '
-        'AND "ts" < %s ORDER BY "symbol", "interval", "ts"'
+        'SELECT "symbol", "interval", "ts", "close", "volume", "value" FROM "price_bars" '
+        'WHERE symbol = ANY(%s) AND interval = %s AND "ts" >= %s AND "ts" < %s '
+        'ORDER BY "symbol", "interval", "ts"'
     )
     assert params == [["AAPL", "MSFT"], "1d", start, end]
     plain, _ = build_query(request(), COLUMNS)
-    assert '"ts", "close"' in plain.as_string() and "WHERE" not in plain.as_string()
+    assert "WHERE" not in plain.as_string()
+
+
+def test_as_text_selects_the_columns_without_an_arrow_type_as_their_text() -> None:
+    query, _ = build_query(request(), COLUMNS, as_text=True)
+    # Binary COPY hands numeric (and json, bytea, …) over in PostgreSQL's own form: as text, the
+    # file holds exactly what the database shows, never a rounded float.
+    assert query.as_string().startswith(
+        'SELECT "symbol"::text AS "symbol", "interval"::text AS "interval", "ts", "close", '
+        '"volume", "value"::text AS "value" FROM'
+    )
 
 
 def test_a_filter_on_a_missing_column_is_refused() -> None:
@@ -57,6 +72,23 @@ def test_arrow_types_keep_precision() -> None:
     assert schema.field("ts").type == pa.timestamp("us", tz="UTC")
     assert schema.field("volume").type == pa.int64()
     assert schema.field("value").type == pa.string()  # numeric is never rounded to a float
+
+
+def test_a_batch_takes_the_files_schema_or_is_refused() -> None:
+    schema = pa.schema([pa.field("ts", pa.timestamp("us", tz="UTC")), pa.field("n", pa.string())])
+    read = pa.RecordBatch.from_arrays(
+        [pa.array([0], pa.timestamp("us", tz="UTC")), pa.array(["1.10"])],
+        schema=pa.schema(
+            [pa.field("ts", pa.timestamp("us", tz="UTC"), metadata={"POSTGRESQL:type": "x"}),
+             pa.field("n", pa.string())]
+        ),
+    )  # fmt: skip
+    assert conformed(read, schema).schema == schema  # the driver's field metadata is dropped
+    as_float = pa.RecordBatch.from_arrays(
+        [pa.array([0], pa.timestamp("us", tz="UTC")), pa.array([1.1])], names=["ts", "n"]
+    )
+    with pytest.raises(ExportError, match="column 'n' was read as double, not string"):
+        conformed(as_float, schema)
 
 
 def test_role_logins_and_the_masked_reader_url() -> None:
