@@ -152,6 +152,7 @@ def test_a_running_pipeline_never_shows_a_secret(
         ("ALERT_WEBHOOK_URL", f"ftp://hooks.example/{WEBHOOK_PATH_SECRET}"),
         ("FRED_REQUESTS_PER_MINUTE", "many"),
     ],
+    ids=["a-secret-url", "a-plain-number"],  # the values hold this process's random token
 )
 def test_a_start_with_an_invalid_setting_says_one_line_without_a_secret(
     setting: str, value: str, service_env: dict[str, str]
