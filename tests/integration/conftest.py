@@ -96,6 +96,17 @@ def topics(kafka_settings: KafkaSettings) -> Topics:
     return Topics(kafka_settings.topic_prefix)
 
 
+@pytest.fixture(autouse=True)
+def own_consumer_groups(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Kafka consumer groups are broker-wide: tests side by side (xdist) with the default names
+    joined each other's groups, and a member SIGKILLed in one held up the other's rebalances for
+    its whole session timeout. Each test gets default group names of its own (ConsumerSettings,
+    and through os.environ the services it starts)."""
+    tag = uuid.uuid4().hex[:8]
+    for name in ("storage", "analytics", "forecaster"):
+        monkeypatch.setenv(f"CONSUMER_GROUP_{name.upper()}", f"{name}-{tag}")
+
+
 @pytest.fixture
 def settings_factory(
     kafka_settings: KafkaSettings, pg_settings: PostgresSettings

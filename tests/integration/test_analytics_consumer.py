@@ -133,5 +133,5 @@ def test_recorded_bars_give_talib_values_and_duplicates_and_late_bars_change_not
             letters = conn.execute(
                 "SELECT key, payload FROM dead_letters WHERE service = 'analytics.consumer'"
             ).fetchall()
-        assert late_rows == [("analytics", "AMZN", late.ts, "late-amzn-1")]
+        assert late_rows == [(settings.consumer.group_analytics, "AMZN", late.ts, "late-amzn-1")]
         assert letters == [(b"AMZN", b"{not json")]

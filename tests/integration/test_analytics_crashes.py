@@ -34,7 +34,7 @@ from tests.integration.bar_stream import (
     random_walk_bars,
     stored_offsets,
 )
-from tests.integration.processes import ServiceProcess, wait_for
+from tests.integration.processes import FAST_MEMBER, ServiceProcess, wait_for
 
 # Two dozen symbols that hash onto all 12 partitions of market.bars (murmur2, as produced).
 SYMBOLS = [
@@ -43,8 +43,6 @@ SYMBOLS = [
 ]  # fmt: skip
 # Enough bars that every indicator is past its warm-up (SMA 50, MACD 26 + 9) for a while.
 BARS_PER_SYMBOL = 80
-# The broker's minimum: a member killed with SIGKILL leaves the group after this long.
-SESSION = {"CONSUMER_SESSION_TIMEOUT_MS": "6000", "CONSUMER_POLL_TIMEOUT_S": "0.2"}
 
 
 @pytest.fixture
@@ -62,7 +60,9 @@ def analytics(
         "analytics.consumer",
         env,
         tmp_path,
-        **{"CONSUMER_GROUP_ANALYTICS": settings.consumer.group_analytics, **SESSION, **extra},
+        # FAST_MEMBER: the broker's minimum session, so a member killed with SIGKILL leaves the
+        # group after 6 s.
+        **{"CONSUMER_GROUP_ANALYTICS": settings.consumer.group_analytics, **FAST_MEMBER, **extra},
     )
 
 

@@ -180,7 +180,8 @@ def test_recompute_while_the_consumer_runs_is_fenced_and_changes_nothing(
         timeout=60,
     )
     assert result.returncode == 1
-    assert "NOPE/1m: the analytics consumer (group 'analytics') has no state" in result.stderr
+    group = settings.consumer.group_analytics
+    assert f"NOPE/1m: the analytics consumer (group '{group}') has no state" in result.stderr
     result = subprocess.run(
         [sys.executable, "-m", "analytics.recompute", "--all", "--wait-s", "5"],
         cwd=REPO_ROOT,

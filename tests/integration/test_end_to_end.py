@@ -9,7 +9,7 @@ from pathlib import Path
 import psycopg
 
 from shared.kafka import Topics
-from shared.settings import KafkaSettings, PostgresSettings
+from shared.settings import ConsumerSettings, KafkaSettings, PostgresSettings
 from tests.conftest import REPO_ROOT
 from tests.integration.bar_stream import drained
 from tests.integration.processes import ServiceProcess, wait_for
@@ -46,7 +46,9 @@ def test_replayed_daily_bars_land_in_price_bars_exactly(
     consumer = ServiceProcess("consumer.storage", env, tmp_path).start()
     try:
         wait_for(
-            lambda: drained(pg_settings, kafka_settings, "storage", topics.market_bars),
+            lambda: drained(
+                pg_settings, kafka_settings, ConsumerSettings().group_storage, topics.market_bars
+            ),
             60,
             "the storage consumer to drain market.bars",
         )

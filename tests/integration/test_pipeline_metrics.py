@@ -26,7 +26,7 @@ from shared.health import Health
 from shared.kafka import Topics
 from shared.loop.broker_watch import BrokerWatch
 from shared.services import all_services, by_name
-from shared.settings import KafkaSettings, PostgresSettings
+from shared.settings import ConsumerSettings, KafkaSettings, PostgresSettings
 from tests.conftest import REPO_ROOT
 from tests.integration.bar_stream import drained, minute_bars, publish, publish_bars
 from tests.integration.processes import free_port_range, storage_member, wait_for
@@ -104,7 +104,8 @@ def test_a_running_pipeline_reports_what_moved(
         lag = {
             labels: value
             for (name, labels), value in samples.items()
-            if name == "pipeline_consumer_lag_messages" and ("group", "storage") in labels
+            if name == "pipeline_consumer_lag_messages"
+            and ("group", ConsumerSettings().group_storage) in labels
         }
         # ... in a round that also saw the indicators (their age is known once there are any).
         indicators_seen = total(samples, "pipeline_data_age_seconds", domain="indicators") > 0
@@ -176,7 +177,7 @@ def test_a_running_pipeline_reports_what_moved(
         dict(labels)["partition"]
         for name, labels in monitor
         if name == "pipeline_consumer_lag_messages"
-        and dict(labels)["group"] == "storage"
+        and dict(labels)["group"] == ConsumerSettings().group_storage
         and dict(labels)["topic"].endswith("market.bars")
     }
     assert bars_partitions == {str(n) for n in range(12)}

@@ -19,7 +19,6 @@ from shared.settings import ConsumerSettings, KafkaSettings, PostgresSettings
 from tests.integration.bar_stream import as_rows, drained, minute_bars, publish_bars, stored_bars
 from tests.integration.processes import ServiceProcess, wait_for
 
-STORAGE_GROUP = ConsumerSettings().group_storage
 DDL = (
     "CREATE TABLE intruder (a int)",
     "ALTER TABLE price_bars ADD COLUMN intruder int",
@@ -100,7 +99,9 @@ def test_the_writer_is_refused_ddl_while_the_storage_consumer_runs_under_it(
     consumer = ServiceProcess("consumer.storage", service_env, tmp_path).start()
     try:
         wait_for(
-            lambda: drained(roles, kafka_settings, STORAGE_GROUP, topics.market_bars),
+            lambda: drained(
+                roles, kafka_settings, ConsumerSettings().group_storage, topics.market_bars
+            ),
             60,
             "storage to drain market.bars",
         )

@@ -12,7 +12,7 @@ import pytest
 
 from shared.kafka import Topics
 from shared.schemas import encode
-from shared.settings import KafkaSettings, PostgresSettings
+from shared.settings import ConsumerSettings, KafkaSettings, PostgresSettings
 from tests.integration.bar_stream import (
     as_rows,
     drained,
@@ -22,21 +22,23 @@ from tests.integration.bar_stream import (
     stored_bars,
     stored_offsets,
 )
-from tests.integration.processes import ServiceProcess, wait_for
+from tests.integration.processes import FAST_MEMBER, ServiceProcess, wait_for
 
-GROUP = "storage"
 SYMBOLS = ["AAPL", "MSFT", "NVDA", "SPY", "QQQ", "TSLA", "AMZN", "GOOG"]
 
 
 def storage(env: dict[str, str], tmp_path: Path, **extra: Any) -> ServiceProcess:
-    return ServiceProcess("consumer.storage", env, tmp_path, **extra)
+    # A short session: a member SIGKILLed here leaves the group in 6 s, not librdkafka's 45 s.
+    return ServiceProcess("consumer.storage", env, tmp_path, **{**FAST_MEMBER, **extra})
 
 
 def wait_drained(
     pg: PostgresSettings, kafka: KafkaSettings, topic: str, timeout: float = 60
 ) -> None:
     wait_for(
-        lambda: drained(pg, kafka, GROUP, topic), timeout, f"offsets of {topic} to reach the end"
+        lambda: drained(pg, kafka, ConsumerSettings().group_storage, topic),
+        timeout,
+        f"offsets of {topic} to reach the end",
     )
 
 
@@ -177,11 +179,18 @@ def test_newer_schema_version_pauses_its_partition_and_is_not_dead_lettered(
     try:
         # The bar before the newer message is stored; the partition waits at the newer one.
         wait_for(
-            lambda: stored_offsets(pg_settings, GROUP, topics.market_bars) != {},
+            lambda: (
+                stored_offsets(pg_settings, ConsumerSettings().group_storage, topics.market_bars)
+                != {}
+            ),
             30,
             "the first bar's commit",
         )
-        assert list(stored_offsets(pg_settings, GROUP, topics.market_bars).values()) == [1]
+        assert list(
+            stored_offsets(
+                pg_settings, ConsumerSettings().group_storage, topics.market_bars
+            ).values()
+        ) == [1]
         assert stored_bars(pg_settings) == as_rows(bars[:1])
         status, body = consumer.healthz()
         assert status == 503
@@ -189,6 +198,10 @@ def test_newer_schema_version_pauses_its_partition_and_is_not_dead_lettered(
         with psycopg.connect(pg_settings.conninfo()) as conn:
             assert conn.execute("SELECT count(*) FROM dead_letters").fetchone()[0] == 0
         time.sleep(2)  # and it stays there: the partition is paused, not skipped
-        assert list(stored_offsets(pg_settings, GROUP, topics.market_bars).values()) == [1]
+        assert list(
+            stored_offsets(
+                pg_settings, ConsumerSettings().group_storage, topics.market_bars
+            ).values()
+        ) == [1]
     finally:
         assert consumer.stop() == 0, consumer.log()

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from shared.kafka import Topics
-from shared.settings import KafkaSettings, PostgresSettings
+from shared.settings import ConsumerSettings, KafkaSettings, PostgresSettings
 from tests.integration.bar_stream import as_rows, drained, minute_bars, publish_bars, stored_bars
 from tests.integration.processes import ServiceProcess, wait_for
 from tests.integration.stacks import TestStack
@@ -44,7 +44,9 @@ def test_postgres_outage_pauses_then_resumes_without_loss(
             stack.start_postgres()
         wait_for(lambda: consumer.healthz()[0] == 200, 60, "health to recover")
         wait_for(
-            lambda: drained(pg_settings, kafka_settings, "storage", topics.market_bars),
+            lambda: drained(
+                pg_settings, kafka_settings, ConsumerSettings().group_storage, topics.market_bars
+            ),
             60,
             "the drain after the outage",
         )
