@@ -59,6 +59,45 @@ def wait_for(
     raise AssertionError(f"timed out after {timeout:g}s waiting for {what}{explained}")
 
 
+def answer(port: int, path: str) -> tuple[int, str]:
+    """Status and body of a GET on loopback (0 and the reason when nothing answers)."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as reply:  # noqa: S310 - loopback http
+            return reply.status, reply.read().decode(errors="replace")
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode(errors="replace")
+    except OSError as exc:
+        return 0, str(exc)
+
+
+def replay_pipeline_env(
+    service_env: dict[str, str], base_port: int, **extra: str
+) -> dict[str, str]:
+    """The environment of `start_pipeline.py` on the recorded responses, every service's health
+    on HEALTH_BASE_PORT + its offset (`extra` adds or overrides settings)."""
+    env = {
+        **service_env,
+        "DATA_SOURCE": "replay",
+        "MARKET_REQUESTS_PER_MINUTE": "600",
+        "HEALTH_BASE_PORT": str(base_port),
+        **extra,
+    }
+    env.pop("HEALTH_PORT", None)
+    return env
+
+
+def start_supervisor(env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
+    """`start_pipeline.py` (every service, supervised), its output in `log_path`."""
+    with log_path.open("wb") as log:
+        return subprocess.Popen(
+            [sys.executable, "start_pipeline.py", "--status-every", "1"],
+            cwd=REPO_ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+
+
 class ServiceProcess:
     """One `python -m MODULE` child with its own health port and log file."""
 

@@ -3,7 +3,6 @@ outage, a position that drifted from the stored offset, a lock held on the offse
 
 from __future__ import annotations
 
-import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,6 +23,7 @@ from tests.integration.bar_stream import (
     stored_bars,
     stored_offsets,
 )
+from tests.integration.held_lock import HeldLock
 from tests.integration.processes import storage_member, wait_for
 from tests.integration.stacks import TestStack
 
@@ -175,26 +175,15 @@ def test_a_lock_held_on_the_offsets_past_max_poll_interval_keeps_the_member_in_i
     ).start()
     try:
         wait_for(lambda: drained(pg_settings, kafka_settings, group, topic), 60, "first drain")
-        locked, release = threading.Event(), threading.Event()
-
-        def hold_lock() -> None:
-            with psycopg.connect(pg_settings.conninfo()) as conn, conn.transaction():
-                conn.execute(
-                    "SELECT * FROM consumer_offsets WHERE consumer_group = %s FOR UPDATE",
-                    (group,),
-                )
-                locked.set()
-                release.wait(30)
-
-        holder = threading.Thread(target=hold_lock, daemon=True)
-        holder.start()
-        assert locked.wait(10)
-        publish_bars(kafka_settings, topic, second)
-        wait_for(lambda: consumer.healthz()[0] == 503, 30, "health to say why")
-        time.sleep(10)  # longer than max.poll.interval.ms (6 s)
-        assert not drained(pg_settings, kafka_settings, group, topic)
-        release.set()
-        holder.join(10)
+        with HeldLock(
+            pg_settings.conninfo(),
+            "SELECT * FROM consumer_offsets WHERE consumer_group = %s FOR UPDATE",
+            (group,),
+        ):
+            publish_bars(kafka_settings, topic, second)
+            wait_for(lambda: consumer.healthz()[0] == 503, 30, "health to say why")
+            time.sleep(10)  # longer than max.poll.interval.ms (6 s)
+            assert not drained(pg_settings, kafka_settings, group, topic)
         wait_for(lambda: drained(pg_settings, kafka_settings, group, topic), 60, "the drain")
         assert stored_bars(pg_settings) == as_rows(first + second)
         log = consumer.log()

@@ -4,14 +4,12 @@ moves to a second member leaves the first one's /metrics."""
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
-
-import psycopg
 
 from shared.kafka import Topics
 from shared.settings import KafkaSettings, PostgresSettings
 from tests.integration.bar_stream import drained, end_offsets, minute_bars, publish_bars
+from tests.integration.held_lock import HeldLock
 from tests.integration.processes import ServiceProcess, storage_member, wait_for
 
 NAME = "pipeline_owned_partition_lag_messages"
@@ -37,19 +35,9 @@ def test_a_held_back_member_shows_its_lag_then_zero_and_forgets_moved_partitions
     tmp_path: Path,
 ) -> None:
     topic = topics.market_bars
-    locked, release = threading.Event(), threading.Event()
-
-    def hold_lock() -> None:
-        # Writes to price_bars wait (and time out: the member retries on hold); claims and
-        # fetches go on, so the member owns its partitions and has fetched what it owes.
-        with psycopg.connect(pg_settings.conninfo()) as conn, conn.transaction():
-            conn.execute("LOCK TABLE price_bars IN SHARE MODE")
-            locked.set()
-            release.wait(90)
-
-    holder = threading.Thread(target=hold_lock, daemon=True)
-    holder.start()
-    assert locked.wait(10)
+    # Writes to price_bars wait (and time out: the member retries on hold); claims and fetches go
+    # on, so the member owns its partitions and has fetched what it owes.
+    held = HeldLock(pg_settings.conninfo(), "LOCK TABLE price_bars IN SHARE MODE").take()
     publish_bars(kafka_settings, topic, minute_bars(SYMBOLS, 5))
     ends = {p: end for p, end in end_offsets(kafka_settings, topic).items() if end}
     first = storage_member(
@@ -63,8 +51,7 @@ def test_a_held_back_member_shows_its_lag_then_zero_and_forgets_moved_partitions
             "the held-back member to show the bars it owes",
             detail=lambda: (lag_by_partition(first, topic), ends, first.log()[-2000:]),
         )
-        release.set()
-        holder.join(10)
+        held.release()
         wait_for(lambda: drained(pg_settings, kafka_settings, group, topic), 60, "the drain")
         wait_for(
             lambda: set(lag_by_partition(first, topic).values()) == {0.0},
@@ -87,7 +74,7 @@ def test_a_held_back_member_shows_its_lag_then_zero_and_forgets_moved_partitions
             detail=lambda: (lag_by_partition(first, topic), lag_by_partition(second, topic)),
         )
     finally:
-        release.set()
+        held.release()
         if second is not None:
             assert second.stop() == 0, second.log()
         assert first.stop() == 0, first.log()

@@ -29,7 +29,14 @@ from shared.services import all_services, by_name
 from shared.settings import ConsumerSettings, KafkaSettings, PostgresSettings
 from tests.conftest import REPO_ROOT
 from tests.integration.bar_stream import drained, minute_bars, publish, publish_bars
-from tests.integration.processes import free_port_range, storage_member, wait_for
+from tests.integration.processes import (
+    answer,
+    free_port_range,
+    replay_pipeline_env,
+    start_supervisor,
+    storage_member,
+    wait_for,
+)
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
@@ -53,47 +60,26 @@ def total(samples: Samples, name: str, **labels: str) -> float:
     )
 
 
-def answer(port: int, path: str) -> tuple[int, str]:
-    """Status and body of a GET (0 when nothing answers)."""
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as reply:
-            return reply.status, reply.read().decode()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read().decode()
-    except OSError as exc:
-        return 0, str(exc)
-
-
 def test_a_running_pipeline_reports_what_moved(
     pg_settings: PostgresSettings, service_env: dict[str, str], tmp_path: Path
 ) -> None:
     base = free_port_range(span=80)
-    env = {
-        **service_env,
-        "DATA_SOURCE": "replay",
-        "MARKET_REQUESTS_PER_MINUTE": "600",
-        "HEALTH_BASE_PORT": str(base),
-        "MONITOR_INTERVAL_S": "1",
-        "FORECAST_WORKERS": "0",
+    env = replay_pipeline_env(
+        service_env,
+        base,
+        MONITOR_INTERVAL_S="1",
+        FORECAST_WORKERS="0",
         # Less work on a shared 2-core machine: two symbols, and no origin falls due (an origin
         # needs FORECAST_MIN_BARS bars; the recordings hold fewer): the forecaster still consumes.
-        "MARKET_SYMBOLS": "AAPL,MSFT",
-        "FORECAST_MIN_BARS": "1000",
-        "FORECAST_WINDOW": "1000",
-        "LOCAL_STACK_DIR": str(tmp_path / "local"),
-        "DASHBOARD_PORT": str(base + 79),  # its web page: not one of the health ports
-    }
-    env.pop("HEALTH_PORT", None)
+        MARKET_SYMBOLS="AAPL,MSFT",
+        FORECAST_MIN_BARS="1000",
+        FORECAST_WINDOW="1000",
+        LOCAL_STACK_DIR=str(tmp_path / "local"),
+        DASHBOARD_PORT=str(base + 79),  # its web page: not one of the health ports
+    )
     port = {one.name: base + one.port_offset for one in all_services()}
     log_path = tmp_path / "start_pipeline.log"
-    with log_path.open("wb") as log:
-        supervisor = subprocess.Popen(
-            [sys.executable, "start_pipeline.py", "--status-every", "1"],
-            cwd=REPO_ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+    supervisor = start_supervisor(env, log_path)
 
     def counted(sql: str) -> int:
         with psycopg.connect(pg_settings.conninfo()) as conn:

@@ -7,8 +7,6 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -22,7 +20,14 @@ from analytics.alerts.store import AlertRow, insert_alert_events
 from shared.services import all_services
 from shared.settings import PostgresSettings
 from tests.conftest import REPO_ROOT
-from tests.integration.processes import free_port, free_port_range, wait_for
+from tests.integration.processes import (
+    answer,
+    free_port,
+    free_port_range,
+    replay_pipeline_env,
+    start_supervisor,
+    wait_for,
+)
 
 TOKEN = uuid.uuid4().hex[:12]
 SECRETS = {
@@ -55,16 +60,6 @@ def live_alert() -> AlertRow:
     )  # fmt: skip
 
 
-def scrape(url: str) -> str:
-    try:
-        with urllib.request.urlopen(url, timeout=5) as reply:  # noqa: S310 - loopback http
-            return reply.read().decode(errors="replace")
-    except urllib.error.HTTPError as exc:
-        return exc.read().decode(errors="replace")
-    except OSError:
-        return ""
-
-
 def assert_no_secret(text: str, where: str) -> None:
     for name, value in [*SECRETS.items(), ("ALERT_WEBHOOK_URL", WEBHOOK_PATH_SECRET)]:
         assert value not in text, f"{name} leaked into {where}"
@@ -77,29 +72,19 @@ def test_a_running_pipeline_never_shows_a_secret(
     tmp_path: Path,
 ) -> None:
     base = free_port_range(span=99)
-    env = {
-        **service_env,
+    env = replay_pipeline_env(
+        service_env,
+        base,
         **SECRETS,
         **own_roles,
-        "DATA_SOURCE": "replay",
-        "MARKET_REQUESTS_PER_MINUTE": "600",
-        "HEALTH_BASE_PORT": str(base),
-        "DASHBOARD_PORT": str(free_port()),
+        DASHBOARD_PORT=str(free_port()),
         # Nothing listens there: every delivery fails and is retried, with its error logged.
-        "ALERT_WEBHOOK_URL": f"http://127.0.0.1:{free_port()}/services/{WEBHOOK_PATH_SECRET}",
-        "ALERT_RETRY_INITIAL_S": "0.2",
-        "LOG_LEVEL": "DEBUG",
-    }
-    env.pop("HEALTH_PORT", None)
+        ALERT_WEBHOOK_URL=f"http://127.0.0.1:{free_port()}/services/{WEBHOOK_PATH_SECRET}",
+        ALERT_RETRY_INITIAL_S="0.2",
+        LOG_LEVEL="DEBUG",
+    )
     log_path = tmp_path / "start_pipeline.log"
-    with log_path.open("wb") as log:
-        supervisor = subprocess.Popen(
-            [sys.executable, "start_pipeline.py", "--status-every", "1"],
-            cwd=REPO_ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+    supervisor = start_supervisor(env, log_path)
     pages: dict[str, str] = {}
     try:
         with psycopg.connect(pg_settings.conninfo()) as conn:
@@ -126,8 +111,8 @@ def test_a_running_pipeline_never_shows_a_secret(
         )
         for service in all_services():
             for path in ("healthz", "readyz", "metrics"):
-                url = f"http://127.0.0.1:{base + service.port_offset}/{path}"
-                pages[f"{service.name} /{path}"] = scrape(url)
+                _status, page = answer(base + service.port_offset, f"/{path}")
+                pages[f"{service.name} /{path}"] = page
     finally:
         supervisor.send_signal(signal.SIGTERM)
         code = supervisor.wait(60)

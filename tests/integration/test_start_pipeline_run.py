@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import re
 import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import psycopg
 
 from shared.services import all_services
 from shared.settings import PostgresSettings
-from tests.conftest import REPO_ROOT
-from tests.integration.processes import free_port, free_port_range, wait_for
+from tests.integration.processes import (
+    free_port,
+    free_port_range,
+    replay_pipeline_env,
+    start_supervisor,
+    wait_for,
+)
 
 # Every table a replayed pipeline fills from the recorded responses.
 COUNT_ROWS = {
@@ -32,25 +35,13 @@ def test_start_pipeline_replays_bars_into_postgres_and_stops_cleanly(
     tmp_path: Path,
 ) -> None:
     # No REPLAY_DIR: `DATA_SOURCE=replay make run` replays the bundled recordings (the README demo).
-    env = {
-        **service_env,
-        "DATA_SOURCE": "replay",
-        "MARKET_REQUESTS_PER_MINUTE": "600",
-        # Every service's health port is base + its offset (analytics.dashboard's is 70), and the
-        # dashboard's page needs a port of its own too.
-        "HEALTH_BASE_PORT": str(free_port_range(span=99)),
-        "DASHBOARD_PORT": str(free_port()),
-    }
-    env.pop("HEALTH_PORT", None)
+    # Every service's health port is base + its offset (analytics.dashboard's is 70), and the
+    # dashboard's page needs a port of its own too.
+    env = replay_pipeline_env(
+        service_env, free_port_range(span=99), DASHBOARD_PORT=str(free_port())
+    )
     log_path = tmp_path / "start_pipeline.log"
-    with log_path.open("wb") as log:
-        supervisor = subprocess.Popen(
-            [sys.executable, "start_pipeline.py", "--status-every", "1"],
-            cwd=REPO_ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+    supervisor = start_supervisor(env, log_path)
 
     def empty_tables() -> list[str]:
         with psycopg.connect(pg_settings.conninfo()) as conn:
