@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from shared.services import REPLICA_PORT_STRIDE, Service
+from shared.services import Service
 
 # The rules file as the compose Prometheus sees it (docker-compose.yml mounts infra/prometheus/).
 COMPOSE_RULES = "/etc/prometheus/rules.yml"
@@ -51,7 +51,7 @@ def local_targets(
         Target(
             service.name,
             index,
-            f"{host}:{base_port + service.port_offset + REPLICA_PORT_STRIDE * index}",
+            f"{host}:{service.health_port(base_port, index)}",
         )
         for service in services
         for index in range(replicas.get(service.name, 1))

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from pipeline_supervisor.status import Totals, message_rate, scrape
-from shared.services import REPLICA_PORT_STRIDE, Service
+from shared.services import Service
 
 # What scrape() returns: /metrics totals (None: no answer), red reasons, notes.
 Reading = tuple[Totals | None, tuple[str, ...], tuple[str, ...]]
@@ -20,15 +20,11 @@ Reading = tuple[Totals | None, tuple[str, ...], tuple[str, ...]]
 MAX_REPLICAS = 20  # looked for past the expected count (ports stay below 65535 for any base)
 
 
-def replica_port(service: Service, base_port: int, index: int) -> int:
-    return base_port + service.port_offset + REPLICA_PORT_STRIDE * index
-
-
 def read_replicas(service: Service, host: str, base_port: int, expected: int) -> dict[int, Reading]:
     """Each expected replica's reading, then those past the count up to the first silent one."""
     readings: dict[int, Reading] = {}
     for index in range(MAX_REPLICAS):
-        reading = scrape(f"http://{host}:{replica_port(service, base_port, index)}")
+        reading = scrape(f"http://{host}:{service.health_port(base_port, index)}")
         if index >= expected and reading[0] is None:
             break
         readings[index] = reading

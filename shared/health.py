@@ -27,8 +27,7 @@ def health_port(settings: HealthSettings, service: str) -> int:
     """
     if settings.port is not None:
         return settings.port
-    offset = services.by_name(service).port_offset
-    return settings.base_port + offset + services.REPLICA_PORT_STRIDE * settings.replica_index
+    return services.by_name(service).health_port(settings.base_port, settings.replica_index)
 
 
 class Health:

@@ -32,6 +32,10 @@ class Service:
                 f"(replicas add {REPLICA_PORT_STRIDE} each)"
             )
 
+    def health_port(self, base_port: int, replica_index: int = 0) -> int:
+        """Where replica `replica_index` serves /healthz and /metrics."""
+        return base_port + self.port_offset + REPLICA_PORT_STRIDE * replica_index
+
 
 _REGISTRY: dict[str, Service] = {}
 

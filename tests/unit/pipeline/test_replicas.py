@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from pipeline.replicas import combine, replica_port
+from pipeline.replicas import combine
 from pipeline.status_screen import Screen, ServiceRow, render
 from pipeline_supervisor.status import Totals
 from shared.services import CONSUMER_STORAGE
@@ -19,8 +19,8 @@ DOWN = (None, (), ())
 
 
 def test_replica_ports_follow_the_health_settings() -> None:
-    assert replica_port(CONSUMER_STORAGE, 18080, 0) == 18090
-    assert replica_port(CONSUMER_STORAGE, 18080, 2) == 18290
+    assert CONSUMER_STORAGE.health_port(18080, 0) == 18090
+    assert CONSUMER_STORAGE.health_port(18080, 2) == 18290
 
 
 def test_rates_and_rows_are_summed_over_replicas() -> None:
