@@ -2,6 +2,8 @@
 
 `TEST_STACK=local` (default) starts infra's test profile (real Kafka from Maven jars, a private
 Postgres cluster). `TEST_STACK=docker` uses testcontainers where a Docker engine is available.
+`TEST_STACK=running` uses the servers the test addresses name, already running (another checkout's
+test stack, say): nothing is started, and the `serial` tests, which stop PostgreSQL, refuse to run.
 """
 
 from __future__ import annotations
@@ -59,6 +61,19 @@ class LocalStack:
         """The local stack stays up for the next run (a second `make test` starts in seconds)."""
 
 
+class RunningStack:
+    """Servers someone else started and keeps: never stopped from here."""
+
+    def stop_postgres(self) -> None:
+        pytest.fail("TEST_STACK=running: this test stops PostgreSQL, which is not ours to stop")
+
+    def start_postgres(self) -> None:
+        pytest.fail("TEST_STACK=running: PostgreSQL is not ours to start")
+
+    def close(self) -> None:
+        """Not ours to stop."""
+
+
 @dataclass
 class DockerStack:
     """Kafka (KRaft) and Postgres containers; the environment is pointed at them."""
@@ -110,4 +125,6 @@ def start_test_stack() -> TestStack:
         return LocalStack()
     if kind == "docker":
         return DockerStack()
-    pytest.fail(f"TEST_STACK={kind!r}: expected local or docker")
+    if kind == "running":
+        return RunningStack()
+    pytest.fail(f"TEST_STACK={kind!r}: expected local, docker or running")
