@@ -7,7 +7,6 @@ writing the blocks is per-block work: db/prefetch.py overlaps the two and bounds
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 import psycopg
 from psycopg import sql
@@ -23,13 +22,12 @@ class CopyBlocks(Prefetch[bytes]):
         self,
         conn: psycopg.Connection,
         statement: sql.Composed,
-        params: list[Any],
         *,
         block_bytes: int = 8 << 20,
         depth: int = 2,
     ) -> None:
         super().__init__(depth=depth)
-        self._conn, self._statement, self._params = conn, statement, params
+        self._conn, self._statement = conn, statement
         self._block_bytes = block_bytes
         self.rowcount = -1
 
@@ -38,7 +36,7 @@ class CopyBlocks(Prefetch[bytes]):
         # block normally would leave the connection mid-COPY).
         try:
             with self._conn.cursor() as cur:
-                with cur.copy(self._statement, self._params) as copy:
+                with cur.copy(self._statement) as copy:
                     parts: list[bytes] = []
                     size = 0
                     for chunk in copy:

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import psycopg
 import pyarrow as pa
@@ -44,7 +44,7 @@ ARROW_TYPES = {
 RELATION_COLUMNS = """
 SELECT a.attname, format_type(a.atttypid, a.atttypmod), a.atttypid::regtype::text
 FROM pg_attribute a
-WHERE a.attrelid = to_regclass(%s) AND a.attnum > 0 AND NOT a.attisdropped
+WHERE a.attrelid = to_regclass(quote_ident(%s)) AND a.attnum > 0 AND NOT a.attisdropped
 ORDER BY a.attnum
 """
 ESTIMATE = "EXPLAIN (FORMAT JSON) "
@@ -82,10 +82,14 @@ def columns_of(conn: psycopg.Connection, relation: str) -> list[Column]:
 
 def build_query(
     request: ExportRequest, columns: list[Column], *, as_text: bool = False
-) -> tuple[sql.Composed, list[Any]]:
-    """SELECT of every column with the request's filters as parameters, in (symbol, time) order
-    when the relation has them. `as_text`: the columns without an Arrow type of their own
-    (ARROW_TYPES) as their text output, which is what the file holds for them."""
+) -> sql.Composed:
+    """SELECT of every column with the request's filters, in (symbol, time) order when the
+    relation has them. `as_text`: the columns without an Arrow type of their own (ARROW_TYPES)
+    as their text output, which is what the file holds for them.
+
+    The filter values are literals quoted by psycopg (sql.Literal), not `%s` parameters: the ADBC
+    driver's COPY takes none, and with parameters psycopg would read a `%` in a table or column
+    name as a placeholder."""
     names = {c.name for c in columns}
     selected = []
     for column in columns:
@@ -95,7 +99,6 @@ def build_query(
         else:
             selected.append(ident)
     where: list[sql.Composable] = []
-    params: list[Any] = []
 
     def need(column: str, why: str) -> None:
         if column not in names:
@@ -103,21 +106,17 @@ def build_query(
 
     if request.symbols:
         need("symbol", "--symbols")
-        where.append(sql.SQL("symbol = ANY(%s)"))
-        params.append(list(request.symbols))
+        where.append(sql.SQL("symbol = ANY({}::text[])").format(sql.Literal(list(request.symbols))))
     if request.interval:
         need("interval", "--interval")
-        where.append(sql.SQL("interval = %s"))
-        params.append(request.interval)
+        where.append(sql.SQL("interval = {}").format(sql.Literal(request.interval)))
     if request.start is not None or request.end is not None:
         need(request.time_column, "--from/--to")
         time = sql.Identifier(request.time_column)
         if request.start is not None:
-            where.append(sql.SQL("{} >= %s").format(time))
-            params.append(request.start)
+            where.append(sql.SQL("{} >= {}").format(time, sql.Literal(request.start)))
         if request.end is not None:
-            where.append(sql.SQL("{} < %s").format(time))
-            params.append(request.end)
+            where.append(sql.SQL("{} < {}").format(time, sql.Literal(request.end)))
     order = [sql.Identifier(n) for n in ("symbol", "interval", request.time_column) if n in names]
     query = sql.SQL("SELECT {} FROM {}").format(
         sql.SQL(", ").join(selected), sql.Identifier(request.relation)
@@ -126,12 +125,12 @@ def build_query(
         query += sql.SQL(" WHERE ") + sql.SQL(" AND ").join(where)
     if order:
         query += sql.SQL(" ORDER BY ") + sql.SQL(", ").join(order)
-    return query, params
+    return query
 
 
-def estimated_rows(conn: psycopg.Connection, query: sql.Composed, params: list[Any]) -> int:
+def estimated_rows(conn: psycopg.Connection, query: sql.Composed) -> int:
     """The planner's row estimate (for the progress bar: a count would read everything twice)."""
-    (plan,) = conn.execute(sql.SQL(ESTIMATE) + query, params).fetchone()  # type: ignore[misc]
+    (plan,) = conn.execute(sql.SQL(ESTIMATE) + query).fetchone()  # type: ignore[misc]
     return int(plan[0]["Plan"]["Plan Rows"])
 
 
@@ -152,12 +151,11 @@ def export(
     added; `total(n)` once with the planner's row estimate."""
     with psycopg.connect(conninfo) as conn:
         columns = columns_of(conn, request.relation)
-        query, params = build_query(request, columns, as_text=request.fmt == "parquet")
-        total(estimated_rows(conn, query, params))
+        query = build_query(request, columns, as_text=request.fmt == "parquet")
+        total(estimated_rows(conn, query))
         if request.fmt == "csv":
-            return _export_csv(conn, query, params, columns, request.output, progress)
-        # The driver's COPY takes no bound parameters: psycopg quotes them into the text.
-        text = psycopg.ClientCursor(conn).mogrify(query, params)
+            return _export_csv(conn, query, columns, request.output, progress)
+        text = query.as_string(conn)
     batches = ArrowBatches(conninfo, text)
     try:
         return _write_parquet(batches, arrow_schema(columns), request.output, progress)
@@ -168,13 +166,12 @@ def export(
 def _export_csv(
     conn: psycopg.Connection,
     query: sql.Composed,
-    params: list[Any],
     columns: list[Column],
     output: Path,
     progress: Callable[[int], None],
 ) -> int:
     copy = sql.SQL("COPY ({}) TO STDOUT WITH (FORMAT csv, HEADER false)").format(query)
-    blocks = CopyBlocks(conn, copy, params, block_bytes=BLOCK_BYTES)
+    blocks = CopyBlocks(conn, copy, block_bytes=BLOCK_BYTES)
     try:
         counted = _write_csv(blocks, columns, output, progress)
     finally:

@@ -175,3 +175,27 @@ def test_an_error_on_the_server_is_one_line_not_a_write_failure(
     error = capsys.readouterr().err.strip()
     assert error.startswith("db export: cannot read failing: ") and "division by zero" in error
     assert not [t for t in threading.enumerate() if t.name == "copy-reader"]
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "csv"])
+def test_names_with_percent_signs_and_quotes_export_with_their_filters(
+    typed: PostgresSettings, tmp_path: Path, fmt: str
+) -> None:
+    # `%` is psycopg's placeholder mark: a name holding one must not be read as a parameter.
+    with psycopg.connect(typed.conninfo(), autocommit=True) as conn:
+        conn.execute(
+            'CREATE VIEW "odd%s ""view""" AS SELECT symbol, ts, price AS "p%c", note AS "%%"'
+            " FROM export_types"
+        )
+    out = tmp_path / f"odd.{fmt}"
+    args = ["export", 'odd%s "view"', "-o", str(out), "--symbols", "BBB", "--quiet"]
+    assert db_main(args) == 0
+    if fmt == "parquet":
+        table = pq.read_table(out)
+        assert table.column_names == ["symbol", "ts", "p%c", "%%"]
+        assert table.column("symbol").to_pylist() == ["BBB"]
+        assert table.column("p%c").to_pylist() == [-0.0]
+    else:
+        lines = out.read_text(encoding="utf-8").split("\n")
+        assert lines[0] == "symbol,ts,p%c,%%"
+        assert len([line for line in lines[1:] if line.startswith("BBB,")]) == 1

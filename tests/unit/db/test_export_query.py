@@ -34,24 +34,25 @@ def request(**fields: object) -> ExportRequest:
     return ExportRequest(relation="price_bars", output=Path("x"), fmt="parquet", **fields)  # type: ignore[arg-type]
 
 
-def test_filters_are_parameters_and_order_is_symbol_interval_time() -> None:
+def test_filters_are_quoted_literals_and_order_is_symbol_interval_time() -> None:
     start, end = datetime(2024, 1, 1, tzinfo=UTC), datetime(2024, 2, 1, tzinfo=UTC)
-    query, params = build_query(
-        request(symbols=("AAPL", "MSFT"), interval="1d", start=start, end=end), COLUMNS
+    query = build_query(
+        request(symbols=("AAPL", "O'HARE%s"), interval="1d", start=start, end=end), COLUMNS
     )
     text = query.as_string()
     assert text == (
         'SELECT "symbol", "interval", "ts", "close", "volume", "value" FROM "price_bars" '
-        'WHERE symbol = ANY(%s) AND interval = %s AND "ts" >= %s AND "ts" < %s '
+        "WHERE symbol = ANY('{AAPL,O''HARE%s}'::text[]) AND interval = '1d' "
+        "AND \"ts\" >= '2024-01-01 00:00:00+00:00'::timestamptz "
+        "AND \"ts\" < '2024-02-01 00:00:00+00:00'::timestamptz "
         'ORDER BY "symbol", "interval", "ts"'
     )
-    assert params == [["AAPL", "MSFT"], "1d", start, end]
-    plain, _ = build_query(request(), COLUMNS)
+    plain = build_query(request(), COLUMNS)
     assert "WHERE" not in plain.as_string()
 
 
 def test_as_text_selects_the_columns_without_an_arrow_type_as_their_text() -> None:
-    query, _ = build_query(request(), COLUMNS, as_text=True)
+    query = build_query(request(), COLUMNS, as_text=True)
     # Binary COPY hands numeric (and json, bytea, …) over in PostgreSQL's own form: as text, the
     # file holds exactly what the database shows, never a rounded float.
     assert query.as_string().startswith(
