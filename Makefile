@@ -25,7 +25,7 @@ help:
 	@echo "make setup-db  apply migrations and create the Kafka topics"
 	@echo "make run       setup + stack + start_pipeline.py"
 	@echo "make monitor   Prometheus (127.0.0.1:19090) scraping a running make run; installs prometheus"
-	@echo "make test      lint, the test stack (29092 / 25432), pytest, benchmark smoke"
+	@echo "make test      lint, the test stack (29092 / 25432), pytest (benchmark smokes included)"
 	@echo "make lint      ruff check"
 	@echo "make stop      stop both local stacks"
 	@echo "make clean     stop both local stacks and delete their data"
@@ -63,12 +63,6 @@ test: setup lint
 	env $(TEST_ENV) $(PY) -m infra.stack up --profile test
 	env $(TEST_ENV) $(PY) -m pytest -n $(TEST_WORKERS) -m "not serial" --durations=15
 	env $(TEST_ENV) $(PY) -m pytest -m serial
-	env $(TEST_ENV) $(PY) -m bench.ingest --smoke
-	env $(TEST_ENV) $(PY) -m bench.indicators --smoke
-	env $(TEST_ENV) $(PY) -m bench.analytics --smoke
-	env $(TEST_ENV) $(PY) -m bench.forecast --smoke
-	env $(TEST_ENV) $(PY) -m bench.alerts --smoke
-	env $(TEST_ENV) $(PY) -m bench.export --smoke
 
 # Without a venv nothing was ever started from this checkout.
 stop:
