@@ -27,15 +27,19 @@ from bench.harness import (
     fresh_target,
     measure_consumer,
     prefill_topic,
+    synthetic_bars,
 )
+from bench.ingest_ceiling import ceiling_rows_per_s, clear_months_from, copy_rows_per_s
 from db.bootstrap import bootstrap
 from db.partitions import ensure_range
 from shared.settings import RetentionSettings
 
 # Rows already in the table are spread over the two years before anything the bench publishes
-# (prefill_topic starts on 2024-01-02, the steady phase on 2025-01-06).
+# (prefill_topic starts on 2024-01-02, the steady phase on 2025-01-06): the months from
+# PREFILL_END on hold only what the bench wrote.
 PREFILL_START = datetime(2022, 1, 1, tzinfo=UTC)
 PREFILL_END = datetime(2024, 1, 1, tzinfo=UTC)
+TOPIC_START = datetime(2024, 1, 2, tzinfo=UTC)
 PUBLISHED_END = datetime(2025, 2, 1, tzinfo=UTC)
 # Generated in the server: 10 million rows through Python's COPY would dominate the run.
 PREFILL = """
@@ -152,12 +156,30 @@ def run_layout(layout: str, args: argparse.Namespace, full: bool) -> float:
             raise SystemExit(
                 f"bench.ingest: price_bars holds {stored} rows, expected {existing + consumed}"
             )
+        if full:
+            compare_with_ceiling(target, args, rate)
     return rate
+
+
+def compare_with_ceiling(target: BenchTarget, args: argparse.Namespace, rate: float) -> None:
+    """The same bars written without Kafka by the same write path, then by a plain COPY, into
+    the same table (bench/ingest_ceiling.py); `ratio_to_ceiling`: how close the consumer gets."""
+    messages = synthetic_bars(args.symbols, max(1, args.bars // args.symbols), TOPIC_START)
+    conninfo = target.postgres.conninfo()
+    with psycopg.connect(conninfo) as conn:
+        clear_months_from(conn, PREFILL_END)
+    ceiling = ceiling_rows_per_s(conninfo, target.topics.market_bars, messages, args.batch_size)
+    with psycopg.connect(conninfo) as conn:
+        clear_months_from(conn, PREFILL_END)
+    emit("ceiling_rows_per_s", ceiling)
+    emit("copy_rows_per_s", copy_rows_per_s(conninfo, messages))
+    emit("ratio_to_ceiling", rate / ceiling)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = consumer_arguments("python -m bench.ingest")
     parser.add_argument("--existing-rows", type=int, default=10_000_000)
+    parser.set_defaults(bars=1_000_000)  # the proof issue's size: a million bars in the topic
     args = parser.parse_args(argv)
     if args.smoke:
         args.bars, args.existing_rows, args.seconds, args.symbols = 5_000, 10_000, 3.0, 50

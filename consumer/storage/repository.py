@@ -140,6 +140,11 @@ def write_bars(conn: psycopg.Connection, records: Sequence[Record]) -> BarWriteR
                 )
         cur.execute(INSERT_BARS)
         inserted = cur.rowcount
+        if inserted == len(records):
+            # Every staged version was a new key of its own: none is stored in another version
+            # (no revision) or was stored before (no conflict), so nothing is left to compare.
+            # The usual batch, spared a key probe per bar.
+            return BarWriteResult(inserted, 0, 0)
         # Planned anew for every batch, never a plan psycopg prepared on this connection: one
         # cached while next month's partition was empty (upkeep makes it ahead, ANALYZE sees
         # it empty) would go on scanning that partition for every bar as the month fills.

@@ -19,7 +19,7 @@ from tests.integration.stacks import TestStack
 
 # Each bench and the figures its smoke must print (a number unless listed in TEXT).
 FIGURES = {
-    "ingest": ("bars_per_s", "p99_latency_ms", "bars_per_s_partitioned"),
+    "ingest": ("bars_per_s", "p99_latency_ms", "ceiling_rows_per_s", "ratio_to_ceiling"),
     "indicators": ("updates_per_s", "speedup_vs_talipp"),
     "analytics": ("bars_per_s", "p50_latency_ms", "p99_latency_ms"),
     "forecast": ("fit_ms_p50", "backfill_origins", "live_cpu_share"),
