@@ -3,7 +3,7 @@
 `TEST_STACK=local` (default) starts infra's test profile (real Kafka from Maven jars, a private
 Postgres cluster). `TEST_STACK=docker` uses testcontainers where a Docker engine is available.
 `TEST_STACK=running` uses the servers the test addresses name, already running (another checkout's
-test stack, say): nothing is started, and the `serial` tests, which stop PostgreSQL, refuse to run.
+test stack, say): nothing is started, and the `serial` tests, which stop a server, refuse to run.
 """
 
 from __future__ import annotations
@@ -26,6 +26,10 @@ class TestStack(Protocol):
     def stop_postgres(self) -> None: ...
 
     def start_postgres(self) -> None: ...
+
+    def stop_kafka(self) -> None: ...
+
+    def start_kafka(self) -> None: ...
 
     def close(self) -> None: ...
 
@@ -57,6 +61,17 @@ class LocalStack:
 
         start_postgres("test")
 
+    def stop_kafka(self) -> None:
+        from infra.kafka_broker import stop_kafka
+
+        if not stop_kafka("test"):
+            pytest.fail("the local test Kafka was not running (KAFKA_BOOTSTRAP_SERVERS another?)")
+
+    def start_kafka(self) -> None:
+        from infra.kafka_broker import start_kafka
+
+        start_kafka("test")
+
     def close(self) -> None:
         """The local stack stays up for the next run (a second `make test` starts in seconds)."""
 
@@ -69,6 +84,12 @@ class RunningStack:
 
     def start_postgres(self) -> None:
         pytest.fail("TEST_STACK=running: PostgreSQL is not ours to start")
+
+    def stop_kafka(self) -> None:
+        pytest.fail("TEST_STACK=running: this test stops Kafka, which is not ours to stop")
+
+    def start_kafka(self) -> None:
+        pytest.fail("TEST_STACK=running: Kafka is not ours to start")
 
     def close(self) -> None:
         """Not ours to stop."""
@@ -105,7 +126,7 @@ class DockerStack:
             POSTGRES_DBNAME="pipeline",
             LOCAL_STACK="off",
         )
-        self._postgres = postgres
+        self._postgres, self._kafka = postgres, kafka
 
     def stop_postgres(self) -> None:
         # Paused, not stopped: a restarted container may come back on another host port.
@@ -113,6 +134,12 @@ class DockerStack:
 
     def start_postgres(self) -> None:
         self._postgres.get_wrapped_container().unpause()
+
+    def stop_kafka(self) -> None:
+        self._kafka.get_wrapped_container().pause()
+
+    def start_kafka(self) -> None:
+        self._kafka.get_wrapped_container().unpause()
 
     def close(self) -> None:
         for container in reversed(self.containers):
