@@ -32,7 +32,7 @@ from tests.integration.processes import ServiceProcess, wait_for
 from tests.integration.stacks import TestStack
 
 SYMBOLS = ["AAPL", "MSFT", "NVDA", "AMZN", "GOOG", "META", "TSLA", "SPY", "JPM", "XOM", "KO", "CAT"]
-AWAY_S = 8
+AWAY_S = 3
 
 
 @pytest.mark.serial  # stops the shared Kafka broker: never beside other tests
