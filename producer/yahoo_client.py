@@ -1,4 +1,5 @@
-"""Yahoo chart data through yfinance: HTTP only; turning it into bars is producer.market.parsing."""
+"""Yahoo chart data through yfinance's request path: HTTP only; turning it into bars is
+producer.market.parsing."""
 
 from __future__ import annotations
 
@@ -36,23 +37,23 @@ class UnknownSymbolError(NotFoundError):
 
 @dataclass(frozen=True)
 class ChartFetch:
-    """One chart request's result: yfinance's frame plus the raw chart Yahoo sent, if seen.
-
-    `frame` is `Ticker.history(auto_adjust=False, keepna=True, actions=True)`; `chart` is the
-    response's `chart.result[0]` (None when no response was observed).
-    """
+    """One chart request's result: the chart Yahoo sent (the response's `chart.result[0]`;
+    None when Yahoo sent no result, e.g. no bars in the window)."""
 
     symbol: str
     interval: str
     start: datetime
     end: datetime
-    frame: pd.DataFrame
     chart: dict[str, Any] | None
     fetched_at: datetime
 
 
 class YahooClient:
     """Fetches one symbol's chart per request.
+
+    yfinance's `Ticker.history` makes the request (its crumb and cookies, its checks of the
+    answer, its errors mapped below); the chart is read from the response it received, and
+    the frame it builds is not used: producer.market.parsing parses the chart itself.
 
     Yahoo's /v8/finance/chart/{SYMBOL} takes exactly one symbol, and yf.download() only runs
     one Ticker.history() per symbol in threads (yfinance multi.py `_download_one`): there is no
@@ -112,7 +113,10 @@ class YahooClient:
             self._raise_for_status(symbol, exc)
             raise RetryableError(f"{symbol}: {describe_error(exc)}") from exc  # no crumb
         self._raise_for_status(symbol, None)
-        return ChartFetch(symbol, interval, start, end, frame, self._chart(), fetched_at)
+        chart = self._chart()
+        if chart is None and not frame.empty:  # the response was not the one observed
+            raise SourceError(f"{symbol}: yfinance returned bars but no chart response was seen")
+        return ChartFetch(symbol, interval, start, end, chart, fetched_at)
 
     def _observe(self, response: Any) -> None:
         parts = urlsplit(str(response.url))

@@ -5,17 +5,11 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping
-from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 
 from producer.market.actions import chart_actions, splits_by_day
 from producer.market.events import EventsClient
-from producer.market.parsing import (
-    ParsedChart,
-    fetched_splits,
-    parse_chart,
-    recorded_fetch_time,
-)
+from producer.market.parsing import ParsedChart, parse_chart
 from producer.market.windows import Window
 from producer.poll_loop import RateLimiter, call_with_retry
 from producer.yahoo_client import YahooClient
@@ -82,9 +76,6 @@ class SymbolFetcher:
             stop=self.stop,
             what=f"{symbol} {self.interval} chart",
         )
-        if self.replay:
-            # The recording's own fetch time: a bar still forming then is not closed now either.
-            fetch = replace(fetch, fetched_at=recorded_fetch_time(fetch.chart) or fetch.fetched_at)
         # History before the default calendar's years gets a calendar reaching back to it.
         start = self.calendar.session_date(window.start)
         calendar = get_calendar(self.exchange, start)
@@ -96,9 +87,10 @@ class SymbolFetcher:
                 include_prepost=self.include_prepost,
                 settle_delay=self.settle_delay,
                 known_splits=splits,
+                replay=self.replay,
             )
-            # A split in this window's own events counts for the windows after it, too.
-            splits.update(fetched_splits(fetch))
-            return parsed
         except ValueError as exc:  # e.g. an unreadable split event
             raise SourceError(f"{symbol}: cannot parse the chart: {exc}") from exc
+        # A split in this window's own events counts for the windows after it, too.
+        splits.update(parsed.splits)
+        return parsed

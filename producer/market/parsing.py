@@ -9,12 +9,17 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-import pandas as pd
-
 from producer.market.actions import basis_as_of, chart_actions, splits_by_day
+from producer.market.chart_points import (
+    ChartPoint,
+    distinct,
+    fold_live_point,
+    read_points,
+    resample,
+)
 from producer.market.windows import bar_key
 from producer.yahoo_client import ChartFetch
-from producer.yahoo_intervals import DAILY, INTERVAL_STEP
+from producer.yahoo_intervals import DAILY, INTERVAL_STEP, fetch_interval
 from shared import services
 from shared.calendar import ExchangeCalendar, OutsideCalendarError
 from shared.errors import ValidationError
@@ -29,13 +34,13 @@ OUTSIDE_SESSION = "outside_session"  # pre/post-market (while off), or a day the
 ALL_NULL = "all_null"  # every field null: Yahoo's gaps
 UNCLOSED = "unclosed"  # still forming, or within the settle delay, when fetched
 OUTSIDE_CALENDAR = "outside_calendar"  # a day the exchange calendar has no sessions for
-_PRICES = ("Open", "High", "Low", "Close")
-_RAW_FIELDS = ("open", "high", "low", "close", "volume")
+_PRICES = ("open", "high", "low", "close")
 
 
 @dataclass
 class ParsedChart:
-    """What one fetch yields: closed bars, drops by reason, and dead letters."""
+    """What one fetch yields: closed bars, drops by reason, dead letters, and the corporate
+    actions of its window."""
 
     bars: list[Bar] = field(default_factory=list)
     dropped: Counter[str] = field(default_factory=Counter)
@@ -47,34 +52,10 @@ class ParsedChart:
     def dead_letters(self) -> list[DeadLetter]:
         return [letter for _, letter in self.rejected]
 
-
-def fetched_splits(fetch: ChartFetch) -> dict[date, float]:
-    """Split ratios (new shares per old) among the fetched chart's events, by their UTC date.
-
-    Yahoo returns the events inside the requested window only (chart_actions keeps those, also
-    when a replayed recording is wider). Without the raw chart, yfinance's "Stock Splits"
-    column (the same ratios, on the bars' dates) is used.
-    """
-    if fetch.chart is not None:
-        actions = chart_actions(fetch.chart, fetch.symbol, "", start=fetch.start, end=fetch.end)
-        return splits_by_day(actions)
-    splits: dict[date, float] = {}
-    if "Stock Splits" in fetch.frame.columns:
-        for stamp, ratio in fetch.frame["Stock Splits"].items():
-            if ratio:
-                splits[pd.Timestamp(stamp).tz_convert(UTC).date()] = float(ratio)
-    return splits
-
-
-def split_basis(fetch: ChartFetch, known_splits: Mapping[date, float]) -> float:
-    """The cumulative split factor the fetched prices are expressed in.
-
-    Rule: the product, in date order, of every split dated at or before the fetch: those of
-    `known_splits` (Yahoo's whole-life split list of this poll, producer.market.events, and the
-    splits producer.market delivered before, producer.store) and those in this chart's own
-    events. Never a table storage writes: the basis depends on Yahoo's answers only.
-    """
-    return basis_as_of({**known_splits, **fetched_splits(fetch)}, fetch.fetched_at)
+    @property
+    def splits(self) -> dict[date, float]:
+        """The split ratios among this window's own events, by their UTC date."""
+        return splits_by_day(self.actions)
 
 
 def recorded_fetch_time(chart: Mapping[str, Any] | None) -> datetime | None:
@@ -102,6 +83,12 @@ class _Keys:
         self.last_day = calendar.session_date(fetch.end - timedelta(microseconds=1))
 
     def of(self, moment: datetime) -> datetime:
+        if self.daily:
+            local = moment.astimezone(self.calendar.tz)
+            # Yahoo stamps some daily points an hour or two before the local midnight it means
+            # (yfinance's fix_Yahoo_dst_issue moves them to that midnight).
+            if local.minute == 0 and local.hour in (22, 23):
+                moment += timedelta(hours=24 - local.hour)
         return bar_key(self.interval, moment, self.calendar)
 
     def in_window(self, key: datetime) -> bool:
@@ -118,32 +105,35 @@ def parse_chart(
     include_prepost: bool,
     settle_delay: timedelta,
     known_splits: Mapping[date, float] | None = None,
+    replay: bool = False,
 ) -> ParsedChart:
-    """Closed bars of `fetch`, and the corporate actions of its window; every point Yahoo sent
-    is published, dropped or dead-lettered.
+    """Closed bars of `fetch`, and the corporate actions of its window, from the raw chart
+    alone; every point Yahoo sent is published, dropped or dead-lettered.
 
-    Points outside [start, end) are counted from the raw chart, because yfinance silently
-    removes a trailing point at or after `end` itself. Raw points inside the window that
-    yfinance removed as pre/post-market are counted as outside the session; points yfinance
-    merged into a neighbour (the live point, 30m resampling) are not drops. A bar is closed when
-    its end (capped at its session's close) plus the settle delay is at or before the fetch.
+    A point outside [start, end) is dropped (Yahoo appends its latest price after `end`);
+    intraday without pre/post-market, so is one outside the session. The remaining points are
+    reshaped as yfinance would (30m from 15m, the live point folded in, a repeated stamp kept
+    once): a point merged into a neighbour is not a drop. A bar is closed when its end (capped
+    at its session's close) plus the settle delay is at or before the fetch; in `replay`, the
+    fetch is the recording's own (its `meta.regularMarketTime`).
     """
     keys = _Keys(fetch, calendar)
+    fetched_at = (replay and recorded_fetch_time(fetch.chart)) or fetch.fetched_at
     parsed = ParsedChart()
-    raw = _raw_points(fetch.chart, keys)
-    parsed.dropped[OUTSIDE_WINDOW] += sum(not keys.in_window(key) for key, _ in raw)
-    raw_points = dict(raw)
-    basis = split_basis(fetch, known_splits or {})
-    frame_keys: set[datetime] = set()
-    for stamp, row in fetch.frame.iterrows():
-        key = keys.of(pd.Timestamp(stamp).to_pydatetime())
-        frame_keys.add(key)
-        if not keys.in_window(key):
-            if fetch.chart is None:  # otherwise already counted from the raw points
-                parsed.dropped[OUTSIDE_WINDOW] += 1
-            continue
+    parsed.actions = chart_actions(
+        fetch.chart, fetch.symbol, source, start=fetch.start, end=fetch.end
+    )
+    basis = basis_as_of({**(known_splits or {}), **parsed.splits}, fetched_at)
+    points = _in_window(read_points(fetch.chart, keys.of), keys, parsed.dropped)
+    granularity = fetch_interval(fetch.interval)
+    if granularity != fetch.interval:
+        points = resample(points, keys.step)
+    if not include_prepost and not keys.daily:
+        points = _in_sessions(points, calendar, parsed.dropped)
+    points = distinct(fold_live_point(points, INTERVAL_STEP[granularity], include_prepost))
+    for point in points:
         try:
-            reason = _drop_reason(row, key, keys, include_prepost, settle_delay, fetch.fetched_at)
+            reason = _drop_reason(point, keys, settle_delay, fetched_at)
         except OutsideCalendarError:
             # Sessions unknown: this bar cannot be placed, its neighbours still can.
             reason = OUTSIDE_CALENDAR
@@ -151,103 +141,99 @@ def parse_chart(
             parsed.dropped[reason] += 1
             continue
         try:
-            bar = _bar(fetch, row, key, source, basis)
+            bar = _bar(fetch, point, source, basis, fetched_at)
             validate_bar(bar)
         except (ValidationError, ValueError, OverflowError) as exc:
-            payload = raw_points.get(key) or _frame_payload(stamp, row)
-            parsed.rejected.append((key, _dead_letter(fetch, source, payload, str(exc))))
+            letter = _dead_letter(fetch, source, point.payload, str(exc), fetched_at)
+            parsed.rejected.append((point.key, letter))
             continue
         parsed.bars.append(bar)
-    if not include_prepost and not keys.daily:
-        removed = [key for key in raw_points.keys() - frame_keys if keys.in_window(key)]
-        for key in removed:
-            try:
-                parsed.dropped[OUTSIDE_SESSION] += calendar.session_at(key) is None
-            except OutsideCalendarError:
-                parsed.dropped[OUTSIDE_CALENDAR] += 1
     parsed.dropped = +parsed.dropped  # no zero counts in the report
-    parsed.actions = chart_actions(
-        fetch.chart, fetch.symbol, source, start=fetch.start, end=fetch.end
-    )
     return parsed
 
 
-def _raw_points(chart: dict[str, Any] | None, keys: _Keys) -> list[tuple[datetime, dict[str, Any]]]:
-    """Each raw point with its bar key, as Yahoo sent it (the payload of a dead letter)."""
-    if chart is None:
-        return []
-    quote = ((chart.get("indicators") or {}).get("quote") or [{}])[0]
-    adjclose = ((chart.get("indicators") or {}).get("adjclose") or [{}])[0].get("adjclose")
-    points: list[tuple[datetime, dict[str, Any]]] = []
-    for i, seconds in enumerate(chart.get("timestamp") or []):
-        point: dict[str, Any] = {"timestamp": seconds}
-        for name in _RAW_FIELDS:
-            values = quote.get(name) or []
-            point[name] = values[i] if i < len(values) else None
-        if adjclose is not None:
-            point["adjclose"] = adjclose[i] if i < len(adjclose) else None
-        points.append((keys.of(datetime.fromtimestamp(seconds, UTC)), point))
-    return points
+def _in_window(points: list[ChartPoint], keys: _Keys, dropped: Counter[str]) -> list[ChartPoint]:
+    """The points inside the requested window; the others counted."""
+    if points and points[-1].moment >= keys.end:
+        # Yahoo's latest price appended after the requested end (yfinance removes it), also
+        # when its session date is inside the window.
+        dropped[OUTSIDE_WINDOW] += 1
+        points = points[:-1]
+    kept = [point for point in points if keys.in_window(point.key)]
+    dropped[OUTSIDE_WINDOW] += len(points) - len(kept)
+    return kept
+
+
+def _in_sessions(
+    points: list[ChartPoint], calendar: ExchangeCalendar, dropped: Counter[str]
+) -> list[ChartPoint]:
+    """The intraday points inside a regular session; the others counted (pre/post-market off:
+    yfinance removes them before the live point is folded in)."""
+    kept = []
+    for point in points:
+        try:
+            inside = calendar.session_at(point.key) is not None
+        except OutsideCalendarError:
+            dropped[OUTSIDE_CALENDAR] += 1
+            continue
+        if inside:
+            kept.append(point)
+        else:
+            dropped[OUTSIDE_SESSION] += 1
+    return kept
 
 
 def _drop_reason(
-    row: pd.Series,
-    key: datetime,
-    keys: _Keys,
-    include_prepost: bool,
-    settle_delay: timedelta,
-    fetched_at: datetime,
+    point: ChartPoint, keys: _Keys, settle_delay: timedelta, fetched_at: datetime
 ) -> str | None:
-    if all(pd.isna(row[name]) for name in _PRICES) and pd.isna(row.get("Adj Close")):
+    if point.all_null:
         return ALL_NULL
     if keys.daily:
-        session = keys.calendar.session(key.date())
+        session = keys.calendar.session(point.key.date())
         if session is None:
             return OUTSIDE_SESSION
         end = session.close
     else:
-        session = keys.calendar.session_at(key)
-        if session is None and not include_prepost:
-            return OUTSIDE_SESSION
+        # Outside the session only with pre/post-market on: _in_sessions removed the others.
+        session = keys.calendar.session_at(point.key)
         # The session's last bar is cut short by the close (a 90m bar opening 15:30 ends 16:00).
-        end = key + keys.step if session is None else min(key + keys.step, session.close)
+        end = point.key + keys.step
+        if session is not None:
+            end = min(end, session.close)
     return UNCLOSED if end + settle_delay > fetched_at else None
 
 
-def _bar(fetch: ChartFetch, row: pd.Series, key: datetime, source: str, basis: float) -> Bar:
-    missing = [name.lower() for name in _PRICES if pd.isna(row[name])]
+def _bar(
+    fetch: ChartFetch, point: ChartPoint, source: str, basis: float, fetched_at: datetime
+) -> Bar:
+    missing = [name for name in _PRICES if getattr(point, name) is None]
     if missing:
         raise ValueError(f"some but not all prices are null: {', '.join(missing)}")
-    # Yahoo sends adjclose for daily bars only; yfinance copies Close into it for intraday bars,
-    # which is not an adjusted close.
-    adj = row.get("Adj Close") if fetch.interval == DAILY else None
-    volume = float(row["Volume"])
+    # Yahoo sends adjclose for daily bars only (intraday it stands in the close).
+    adj = point.adjclose if fetch.interval == DAILY else None
+    # A missing volume is none traded (yfinance fills it with 0).
+    volume = 0.0 if point.volume is None else float(point.volume)
     if not math.isfinite(volume) or volume != int(volume):
-        raise ValueError(f"volume {volume!r} is not a whole number")
+        raise ValueError(f"volume {point.volume!r} is not a whole number")
     return Bar(
-        event_id=event_id(source, fetch.symbol, fetch.interval, key),
+        event_id=event_id(source, fetch.symbol, fetch.interval, point.key),
         source=source,
         symbol=fetch.symbol,
         interval=fetch.interval,
-        ts=key,
-        open=float(row["Open"]),
-        high=float(row["High"]),
-        low=float(row["Low"]),
-        close=float(row["Close"]),
-        adj_close=None if adj is None or pd.isna(adj) else float(adj),
+        ts=point.key,
+        open=float(point.open),
+        high=float(point.high),
+        low=float(point.low),
+        close=float(point.close),
+        adj_close=None if adj is None else float(adj),
         volume=int(volume),
         split_basis=basis,
-        fetched_at=fetch.fetched_at,
+        fetched_at=fetched_at,
     )
 
 
-def _frame_payload(stamp: Any, row: pd.Series) -> dict[str, Any]:
-    values = {str(k): (None if pd.isna(v) else float(v)) for k, v in row.items()}
-    return {"timestamp": str(stamp), **values}
-
-
 def _dead_letter(
-    fetch: ChartFetch, source: str, payload: dict[str, Any], reason: str
+    fetch: ChartFetch, source: str, payload: dict[str, Any], reason: str, fetched_at: datetime
 ) -> DeadLetter:
     return dead_letter(
         SERVICE,
@@ -255,5 +241,5 @@ def _dead_letter(
         fetch.symbol,
         f"{fetch.symbol} {fetch.interval}: {reason}",
         payload,
-        fetch.fetched_at,
+        fetched_at,
     )

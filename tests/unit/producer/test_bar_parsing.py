@@ -13,6 +13,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+import yfinance as yf
 
 from producer.data_source import replay_session
 from producer.market.parsing import ParsedChart, parse_chart
@@ -226,4 +227,66 @@ def test_no_bars_in_the_window(yahoo_dir: Path, tmp_path: Path) -> None:
     )
     fetch = client.fetch("AAPL", "1m", utc("2025-02-01T00:00"), utc("2025-02-02T00:00"))
     parsed = parse(fetch)
-    assert fetch.frame.empty and parsed.bars == [] and not parsed.dropped
+    assert not (fetch.chart or {}).get("timestamp")
+    assert parsed.bars == [] and not parsed.dropped
+
+
+def test_a_daily_point_stamped_at_the_end_is_counted_not_lost(
+    client: YahooClient, yahoo_dir: Path
+) -> None:
+    rows = raw_rows(raw_result(yahoo_dir / "chart_AAPL_1d_2020.json"))
+    # The window ends at the last point's stamp: yfinance removes that point as past the end,
+    # although its session date is the window's last day.
+    fetch = client.fetch("AAPL", "1d", rows[0]["stamp"], rows[-1]["stamp"])
+    parsed = parse(fetch)
+    assert parsed.dropped == {"outside_window": 1}
+    assert len(parsed.bars) == len(rows) - 1
+
+
+def test_the_live_point_is_folded_as_yfinance_folds_it(yahoo_dir: Path, tmp_path: Path) -> None:
+    body = json.loads((yahoo_dir / "chart_AAPL_1m_2018-05-29.json").read_text())
+    result = body["chart"]["result"][0]
+    quote = result["indicators"]["quote"][0]
+    last = result["timestamp"][-1]
+    # Yahoo's live point: the latest trade, inside the last (still forming) minute.
+    result["timestamp"].append(last + 37)
+    live = {"open": None, "high": 999.0, "low": 1.0, "close": 188.5, "volume": 1000}
+    for name, value in live.items():
+        quote[name].append(value)
+    (tmp_path / "live.json").write_text(json.dumps(body))
+    session = replay_session(ReplayIndex.scan(tmp_path))
+    start = datetime.fromtimestamp(result["timestamp"][0], UTC)
+    end = datetime.fromtimestamp(last + 60, UTC)
+    client = YahooClient(session, "America/New_York", timeout_s=5, prepost=False)
+    bars = parse(client.fetch("AAPL", "1m", start, end)).bars
+
+    # yfinance as the oracle: its own frame of the same response.
+    ticker = yf.Ticker("AAPL", session=session)
+    ticker._tz = "America/New_York"
+    frame = ticker.history(start=start, end=end, interval="1m", auto_adjust=False, keepna=True)
+    expected = [
+        (stamp.to_pydatetime().astimezone(UTC), row.Open, row.High, row.Low, row.Close, row.Volume)
+        for stamp, row in frame.iterrows()
+    ]
+    assert len(expected) == len(result["timestamp"]) - 1  # the live point merged
+    assert [(b.ts, b.open, b.high, b.low, b.close, b.volume) for b in bars] == expected
+    assert (bars[-1].high, bars[-1].low, bars[-1].close) == (999.0, 1.0, 188.5)
+
+
+def test_a_daily_point_yahoo_stamps_before_midnight_is_the_next_day_s() -> None:
+    # yfinance's fix_Yahoo_dst_issue: 23:00 local the day before means that day's midnight.
+    day = datetime(2024, 3, 4, tzinfo=UTC)
+    stamp = datetime(2024, 3, 3, 23, 0, tzinfo=NEW_YORK)
+    chart = {
+        "timestamp": [int(stamp.timestamp())],
+        "indicators": {
+            "quote": [
+                {"open": [10.0], "high": [11.0], "low": [9.0], "close": [10.5], "volume": [7]}
+            ],
+            "adjclose": [{"adjclose": [10.4]}],
+        },
+    }
+    fetched_at = datetime(2024, 3, 5, tzinfo=UTC)
+    fetch = ChartFetch("AAPL", "1d", day - timedelta(days=2), fetched_at, chart, fetched_at)
+    (bar,) = parse(fetch).bars
+    assert (bar.ts, bar.close, bar.adj_close, bar.volume) == (day, 10.5, 10.4, 7)

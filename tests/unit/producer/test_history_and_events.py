@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from producer.market.actions import basis_as_of, chart_actions, splits_by_day
-from producer.market.parsing import fetched_splits, parse_chart, recorded_fetch_time
+from producer.market.parsing import parse_chart, recorded_fetch_time
 from producer.yahoo_client import YahooClient
 from shared.calendar import ExchangeCalendar, get_calendar
 
@@ -94,7 +94,10 @@ def test_events_outside_the_requested_window_are_not_the_window_s(
     last = datetime.fromtimestamp(result["timestamp"][-1], UTC)
     # The last 30 days: Yahoo's answer would list no event; the recording is wider.
     recent = client.fetch("NVDA", "1d", last - timedelta(days=30), last + timedelta(seconds=1))
-    assert fetched_splits(recent) == {}
+    window = parse_chart(
+        recent, get_calendar("XNYS"), source="replay", include_prepost=False, settle_delay=SETTLE
+    )
+    assert window.splits == {} and window.actions == []
     assert chart_actions(recent.chart, "NVDA", "replay", start=recent.start, end=recent.end) == []
     whole = chart_actions(result, "NVDA", "replay")
     assert [(a.kind, a.ts, a.ratio) for a in whole] == [("split", split_at, 4.0)]

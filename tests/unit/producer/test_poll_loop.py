@@ -77,7 +77,7 @@ def test_429_is_retried_with_backoff(index: ReplayIndex, tmp_path: Path) -> None
         what="AAPL chart",
         backoff_s=0.01,
     )
-    assert len(fetch.frame) == 253
+    assert fetch.chart is not None and len(fetch.chart["timestamp"]) == 253
     assert not (tmp_path / "rate-limited.json").exists()
 
 

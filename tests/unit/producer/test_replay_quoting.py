@@ -3,22 +3,25 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 import requests
 
 from producer.data_source import replay_session
+from producer.market.parsing import parse_chart
 from producer.replay.index import ReplayIndex
 from producer.replay.manifest import Manifest
 from producer.replay.overlay import INJECTED_HEADER, inject
 from producer.yahoo_client import YahooClient
+from shared.calendar import get_calendar
 
 # A real recording: QQQ's 2020 daily chart.
 REAL = "yahoo/chart_QQQ_1d_2020.json"
 SYMBOLS = ("^GSPC", "^VIX", "BRK-B", "EURUSD=X")
 START, END = datetime(2020, 1, 2, 14, 30, tzinfo=UTC), datetime(2020, 12, 31, 21, 0, tzinfo=UTC)
+SETTLE = timedelta(seconds=5)
 
 
 def derived_recordings(recordings: Path, folder: Path) -> Path:
@@ -67,9 +70,12 @@ def test_an_index_symbol_replays_through_yfinance_request_path(
     fetch = client.fetch("^GSPC", "1d", START, END)
     recorded = json.loads((recordings / REAL).read_text())["chart"]["result"][0]
     assert fetch.chart is not None and fetch.chart["meta"]["symbol"] == "^GSPC"
-    assert len(fetch.frame) == len(recorded["timestamp"])
+    bars = parse_chart(
+        fetch, get_calendar("XNYS"), source="replay", include_prepost=False, settle_delay=SETTLE
+    ).bars
+    assert len(bars) == len(recorded["timestamp"])
     closes = recorded["indicators"]["quote"][0]["close"]
-    assert fetch.frame["Close"].tolist() == pytest.approx(closes)
+    assert [bar.close for bar in bars] == pytest.approx(closes)
 
 
 def test_an_overlay_entry_names_the_symbol_unquoted(index: ReplayIndex, tmp_path: Path) -> None:
