@@ -76,10 +76,23 @@ class KafkaSettings(BaseSettings):
     partitions_news_articles: int = Field(3, ge=1)
     partitions_macro_observations: int = Field(1, ge=1)
     partitions_alerts_events: int = Field(3, ge=1)
+    # Checked on every topic by the setup step (an existing one too); created topics get both.
     replication_factor: int = Field(1, ge=1)
+    # With acks=all a write is confirmed once this many replicas have it (1 for the local
+    # single-broker stack; with 3 replicas, 2 survives the loss of one broker without loss).
+    min_insync_replicas: int = Field(1, ge=1)
     retention_ms: int = Field(7 * 24 * 3600 * 1000, ge=-1)
     # How long the setup step and the services wait for the broker before giving up.
     connect_timeout_s: float = Field(15.0, gt=0)
+
+    @model_validator(mode="after")
+    def _in_sync_within_replicas(self) -> KafkaSettings:
+        if self.min_insync_replicas > self.replication_factor:
+            raise ValueError(
+                f"KAFKA_MIN_INSYNC_REPLICAS={self.min_insync_replicas} is more than "
+                f"KAFKA_REPLICATION_FACTOR={self.replication_factor}: no write could be confirmed"
+            )
+        return self
 
     @field_validator("bootstrap_servers")
     @classmethod
