@@ -69,6 +69,9 @@ test: setup lint
 	env $(TEST_ENV) $(PY) -m bench.forecast --smoke
 	env $(TEST_ENV) $(PY) -m bench.alerts --smoke
 	env $(TEST_ENV) $(PY) -m bench.export --smoke
+	env $(TEST_ENV) $(PY) -m bench.e2e --smoke
+	env $(TEST_ENV) $(PY) -m bench.backfill --smoke
+	env $(TEST_ENV) $(PY) -m bench.memory --smoke
 
 # Without a venv nothing was ever started from this checkout.
 stop:

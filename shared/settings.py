@@ -67,6 +67,10 @@ class KafkaSettings(BaseSettings):
     sasl_username: str | None = None
     sasl_password: SecretStr | None = None
     ssl_ca_location: str | None = None
+    # Mutual TLS: the client's certificate and key (PEM files), for a cluster that asks for one.
+    ssl_certificate_location: str | None = None
+    ssl_key_location: str | None = None
+    ssl_key_password: SecretStr | None = None
     topic_prefix: str = ""
     # Fixed when a topic is created: symbol -> partition must not move under running state.
     partitions_market_bars: int = Field(12, ge=1)
@@ -120,6 +124,12 @@ class KafkaSettings(BaseSettings):
             config["sasl.password"] = self.sasl_password.get_secret_value()
         if self.ssl_ca_location:
             config["ssl.ca.location"] = self.ssl_ca_location
+        if self.ssl_certificate_location:
+            config["ssl.certificate.location"] = self.ssl_certificate_location
+        if self.ssl_key_location:
+            config["ssl.key.location"] = self.ssl_key_location
+        if self.ssl_key_password is not None:
+            config["ssl.key.password"] = self.ssl_key_password.get_secret_value()
         return config
 
 
