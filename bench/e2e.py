@@ -116,10 +116,22 @@ def conflicts(service: Service) -> int:
     return int(sum(value for _, value in service.metrics().get(CONFLICTS_METRIC, [])))
 
 
+def quantile_ms(buckets: Buckets, quantile: float) -> object:
+    """The quantile in ms; `>B` when it lies past the largest finite bucket bound B (the
+    histogram only says it is larger), `nan` without observations."""
+    points = sorted((float(labels["le"]), count) for labels, count in buckets)
+    if not points or points[-1][1] == 0:
+        return "nan"
+    finite = [(bound, count) for bound, count in points if bound != float("inf")]
+    if finite and finite[-1][1] < quantile * points[-1][1]:
+        return f">{1000 * finite[-1][0]:g}"
+    return 1000 * histogram_quantile(buckets, quantile)
+
+
 def emit_quantiles(prefix: str, buckets: Buckets) -> None:
     emit(f"{prefix}_count", int(max((count for _, count in buckets), default=0)))
-    emit(f"p50_{prefix}_ms", 1000 * histogram_quantile(buckets, 0.50) if buckets else "nan")
-    emit(f"p99_{prefix}_ms", 1000 * histogram_quantile(buckets, 0.99) if buckets else "nan")
+    emit(f"p50_{prefix}_ms", quantile_ms(buckets, 0.50))
+    emit(f"p99_{prefix}_ms", quantile_ms(buckets, 0.99))
 
 
 def count_rows(target: BenchTarget) -> tuple[int, int]:

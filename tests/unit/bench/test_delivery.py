@@ -38,3 +38,12 @@ def test_below_stored_counts_each_key_s_committed_messages() -> None:
     stored = {("g", TOPIC, 0): 2, ("g", TOPIC, 1): 6}
     assert below_stored(placed, "g", TOPIC, stored) == {"A": 2, "B": 1}
     assert below_stored(placed, "other", TOPIC, stored) == {}
+
+
+def test_a_quantile_past_the_largest_finite_bucket_is_reported_as_above_it() -> None:
+    from bench.e2e import quantile_ms
+
+    buckets = [({"le": "0.01"}, 5.0), ({"le": "10.0"}, 50.0), ({"le": "+Inf"}, 100.0)]
+    assert quantile_ms(buckets, 0.04) == 8.0
+    assert quantile_ms(buckets, 0.99) == ">10000"
+    assert quantile_ms([], 0.5) == "nan"
