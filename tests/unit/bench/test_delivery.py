@@ -10,13 +10,18 @@ MARKS = {(TOPIC, 0): (0, 10), (TOPIC, 1): (5, 8), ("other", 0): (0, 99)}
 
 
 def test_durable_settings_pass_and_each_other_one_is_named() -> None:
-    assert durability_problems(dict(DURABLE)) == []
-    observed = {**DURABLE, "pg_fsync": "off", "kafka_acks": "1"}
+    durable = {name: allowed[0] for name, allowed in DURABLE.items()}
+    assert durability_problems(durable) == []
+    assert durability_problems({**durable, "pg_synchronous_commit": "remote_apply"}) == []
+    observed = {**durable, "pg_fsync": "off", "kafka_acks": "1"}
     assert durability_problems(observed) == ["pg_fsync=off (needs on)", "kafka_acks=1 (needs all)"]
+    assert durability_problems({**durable, "pg_synchronous_commit": "off"}) == [
+        "pg_synchronous_commit=off (needs on or local or remote_write or remote_apply)"
+    ]
 
 
 def test_a_missing_setting_is_not_durable() -> None:
-    observed = {k: v for k, v in DURABLE.items() if k != "pg_unlogged_tables"}
+    observed = {k: v[0] for k, v in DURABLE.items() if k != "pg_unlogged_tables"}
     assert durability_problems(observed) == ["pg_unlogged_tables=None (needs 0)"]
 
 
