@@ -74,11 +74,12 @@ def below_stored(
     placed: Iterable[tuple[bytes, int, int]], group: str, topic: str, stored: StoredOffsets
 ) -> Counter[str]:
     """Per key, how many of its messages lie below `group`'s stored offset of their partition:
-    the messages the group has committed as consumed."""
+    the messages the group has committed as consumed (a claimed partition's offset is NULL
+    until its first batch commits)."""
     return Counter(
         key.decode()
         for key, partition, offset in placed
-        if offset < stored.get((group, topic, partition), 0)
+        if offset < (stored.get((group, topic, partition)) or 0)
     )
 
 
@@ -98,7 +99,7 @@ def beyond(group: str, topic: str, stored: StoredOffsets, marks: Watermarks) -> 
     return sum(
         max(0, at - marks[(t, partition)][1])
         for (g, t, partition), at in stored.items()
-        if g == group and t == topic and (t, partition) in marks
+        if g == group and t == topic and at is not None and (t, partition) in marks
     )
 
 

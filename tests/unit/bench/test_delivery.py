@@ -38,6 +38,13 @@ def test_an_offset_stored_past_the_end_is_counted_beyond() -> None:
     assert behind("g", TOPIC, stored, MARKS) == 0
 
 
+def test_a_claimed_partition_without_an_offset_yet_is_behind_from_its_log_start() -> None:
+    stored = {("g", TOPIC, 0): None, ("g", TOPIC, 1): 8}
+    assert behind("g", TOPIC, stored, MARKS) == 10
+    assert beyond("g", TOPIC, stored, MARKS) == 0
+    assert below_stored([(b"A", 0, 0), (b"B", 1, 5)], "g", TOPIC, stored) == {"B": 1}
+
+
 def test_below_stored_counts_each_key_s_committed_messages() -> None:
     placed = [(b"A", 0, 0), (b"A", 0, 1), (b"B", 1, 5), (b"A", 0, 2), (b"B", 1, 6)]
     stored = {("g", TOPIC, 0): 2, ("g", TOPIC, 1): 6}
