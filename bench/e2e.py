@@ -59,7 +59,7 @@ from bench.harness import (
 from db.bootstrap import bootstrap
 from db.partitions import ensure_range
 from pipeline.figures import StoredOffsets, Watermarks
-from shared.settings import RetentionSettings
+from shared.settings import ConsumerSettings, RetentionSettings, build
 
 ALERT_METRIC = "pipeline_alert_commit_latency_seconds_bucket"
 CONFLICTS_METRIC = "pipeline_upsert_conflicts_total"
@@ -175,6 +175,7 @@ def main(argv: list[str] | None = None) -> int:
             warm_bars_per_symbol=args.warm,
             bars=len(messages),
             forecaster_grace_s=args.forecaster_grace,
+            batch_size=build(ConsumerSettings).batch_size,
         )
         placed = publish_steady(target, warm, None).placed
         storage = Service("consumer.storage", target)

@@ -25,6 +25,7 @@ from pathlib import Path
 from bench.delivery import publish_steady, wait_drained
 from bench.forecast_service import random_walk
 from bench.harness import Service, emit, emit_settings, fresh_target, stop_all
+from shared.settings import ConsumerSettings, build
 
 START = datetime(2025, 3, 3, 14, 30, tzinfo=UTC)
 
@@ -88,7 +89,13 @@ def main(argv: list[str] | None = None) -> int:
     stamps = [START + timedelta(minutes=i) for i in range(args.bars)]
     messages = random_walk(args.symbols, stamps, "1m", seed=9)
     with fresh_target("memory") as target:
-        emit_settings(target, symbols=args.symbols, bars_per_symbol=args.bars, bars=len(messages))
+        emit_settings(
+            target,
+            symbols=args.symbols,
+            bars_per_symbol=args.bars,
+            bars=len(messages),
+            batch_size=build(ConsumerSettings).batch_size,
+        )
         deliveries = publish_steady(target, messages, None)
         if deliveries.confirmed != len(messages):
             raise SystemExit(f"bench.memory: bars not delivered: {deliveries.first_error}")
