@@ -84,7 +84,7 @@ def arguments(argv: list[str] | None) -> argparse.Namespace:
     )
     args = parser.parse_args(argv)
     if args.smoke:
-        args.symbols, args.rate, args.seconds, args.warm = 20, 200, 3.0, 60
+        args.symbols, args.rate, args.seconds, args.warm = 20, 200, 2.0, 60
         args.forecaster_grace = 10.0
     return args
 
