@@ -31,6 +31,7 @@ from shared.settings import KafkaSettings, PostgresSettings, build
 
 ROOT = Path(__file__).resolve().parents[1]
 LATENCY_METRIC = "pipeline_commit_latency_seconds_bucket"
+GROUP_KINDS = ("storage", "analytics", "forecaster")
 
 
 def emit(name: str, value: object) -> None:
@@ -47,9 +48,15 @@ class BenchTarget:
     topics: Topics
 
 
+def _exit_on_sigterm(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
 @contextmanager
 def fresh_target(name: str) -> Iterator[BenchTarget]:
-    """A fresh topic prefix and a freshly migrated database, dropped afterwards."""
+    """A fresh topic prefix and a freshly migrated database, dropped afterwards (on SIGTERM
+    too: it becomes SystemExit, so the services, topics and database are cleaned up)."""
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     kafka = build(KafkaSettings).model_copy(
         update={"topic_prefix": f"bench-{name}-{uuid.uuid4().hex[:8]}."}
     )
@@ -73,19 +80,57 @@ def fresh_target(name: str) -> Iterator[BenchTarget]:
             )
 
 
+# The durable settings every figure must be measured under (README "Benchmarks"): the values
+# each may have. synchronous_commit: every level but `off` waits for the local WAL flush.
+DURABLE = {
+    "pg_fsync": ("on",),
+    "pg_synchronous_commit": ("on", "local", "remote_write", "remote_apply"),
+    "pg_full_page_writes": ("on",),
+    "pg_unlogged_tables": ("0",),
+    "kafka_acks": ("all",),
+    "kafka_idempotence": ("True",),
+}
+
+
+def durability_problems(observed: dict[str, str]) -> list[str]:
+    """Each durable setting `observed` differs from, as `name=found (needs expected)`."""
+    return [
+        f"{name}={observed.get(name)} (needs {' or '.join(allowed)})"
+        for name, allowed in DURABLE.items()
+        if observed.get(name) not in allowed
+    ]
+
+
+UNLOGGED = "SELECT count(*) FROM pg_class WHERE relpersistence = 'u' AND relkind IN ('r', 'p')"
+
+
 def emit_settings(target: BenchTarget, **extra: object) -> None:
-    """The settings the figures were measured under (README "Benchmarks")."""
+    """The settings the figures were measured under (README "Benchmarks"); stops the bench
+    when any of them is not durable, before a figure is measured."""
+    observed: dict[str, str] = {}
     with psycopg.connect(target.postgres.conninfo()) as conn:
-        for setting in ("fsync", "synchronous_commit", "shared_buffers", "server_version"):
-            emit(
-                f"pg_{setting}",
-                conn.execute(sql.SQL("SHOW {}").format(sql.Identifier(setting))).fetchone()[0],
+        for setting in (
+            "fsync",
+            "synchronous_commit",
+            "full_page_writes",
+            "shared_buffers",
+            "server_version",
+        ):
+            observed[f"pg_{setting}"] = str(
+                conn.execute(sql.SQL("SHOW {}").format(sql.Identifier(setting))).fetchone()[0]
             )
-    emit("kafka_acks", producer_config(target.kafka, "bench")["acks"])
-    emit("kafka_idempotence", producer_config(target.kafka, "bench")["enable.idempotence"])
+        observed["pg_unlogged_tables"] = str(conn.execute(UNLOGGED).fetchone()[0])
+    config = producer_config(target.kafka, "bench")
+    observed["kafka_acks"] = str(config["acks"])
+    observed["kafka_idempotence"] = str(config["enable.idempotence"])
+    for name, value in observed.items():
+        emit(name, value)
     emit("partitions_market_bars", target.kafka.partitions_market_bars)
     for name, value in extra.items():
         emit(name, value)
+    problems = durability_problems(observed)
+    if problems:
+        raise SystemExit("bench refused, not durable: " + ", ".join(problems))
 
 
 def produce_all(producer: Producer, topic: str, messages: Iterable[tuple[bytes, bytes]]) -> None:
@@ -118,6 +163,12 @@ class Service:
         self.port = _free_port()
         self.env = {
             **os.environ,
+            # Kafka groups are broker-wide: benches side by side (or a test run) must not join
+            # each other's groups. One name per target and service, shared by its replicas.
+            **{
+                f"CONSUMER_GROUP_{kind.upper()}": f"{kind}-{target.kafka.topic_prefix}"
+                for kind in GROUP_KINDS
+            },
             "KAFKA_TOPIC_PREFIX": target.kafka.topic_prefix,
             "POSTGRES_DBNAME": target.postgres.dbname,
             "HEALTH_PORT": str(self.port),
@@ -134,6 +185,7 @@ class Service:
             stdout=subprocess.DEVNULL,
             stderr=self.log,
         )
+        self.terminated = False
         Service.running.append(self)
 
     def log_tail(self, size: int = 3000) -> str:
@@ -166,15 +218,47 @@ class Service:
                 time.sleep(0.1)
         raise RuntimeError("service did not answer on its health port")
 
+    def group(self, kind: str) -> str:
+        """The consumer group this service's `kind` (storage, analytics, forecaster) joins."""
+        return self.env[f"CONSUMER_GROUP_{kind.upper()}"]
+
+    def peak_rss_mb(self) -> float:
+        """The process's peak resident set so far (VmHWM), in MB; read it before stop()."""
+        return peak_rss_mb(self.process.pid)
+
+    def terminate(self) -> None:
+        """Ask the service to stop (SIGTERM, once), without waiting for it."""
+        if not self.terminated and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            self.terminated = True
+
     def stop(self) -> None:
         if self in Service.running:
             Service.running.remove(self)
-        self.process.send_signal(signal.SIGTERM)
+        self.terminate()
         try:
             self.process.wait(30)
         except subprocess.TimeoutExpired:
             self.process.kill()
         self.log.close()
+
+
+def stop_all(services: Iterable[Service]) -> None:
+    """Stop several services at once: every SIGTERM first, then each wait (their shutdowns
+    overlap instead of adding up)."""
+    services = list(services)
+    for service in services:
+        service.terminate()
+    for service in services:
+        service.stop()
+
+
+def peak_rss_mb(pid: int) -> float:
+    """VmHWM of `pid` (the kernel's high-water mark of its resident set) in MB (10^6 bytes)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024 / 1e6
+    raise RuntimeError(f"no VmHWM in /proc/{pid}/status")
 
 
 def histogram_quantile(buckets: list[tuple[dict[str, str], float]], quantile: float) -> float:

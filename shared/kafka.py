@@ -11,6 +11,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 from shared.errors import SettingsError
 from shared.settings import KafkaSettings
+from shared.topic_layout import MIN_INSYNC, TopicLayout, layout_problem, read_layouts
 
 logger = logging.getLogger(__name__)
 
@@ -124,8 +125,15 @@ def check_broker(settings: KafkaSettings) -> None:
         ) from None
 
 
+def _kafka_reason(exc: KafkaException) -> str:
+    error = exc.args[0] if exc.args else None
+    return error.str() if hasattr(error, "str") else str(exc)
+
+
 def ensure_topics(settings: KafkaSettings, topics: Topics) -> list[str]:
-    """Create missing topics; stop with one clear line if an existing one has other partitions.
+    """Create missing topics with the settings' partitions, replication factor and
+    min.insync.replicas; stop with one clear line if an existing topic differs in any of them
+    (shared/topic_layout.py), or if the cluster refuses to create one.
 
     Returns the names of the topics this call created.
     """
@@ -136,20 +144,29 @@ def ensure_topics(settings: KafkaSettings, topics: Topics) -> list[str]:
     except KafkaException as exc:
         raise SettingsError(
             f"Kafka at KAFKA_BOOTSTRAP_SERVERS={settings.bootstrap_servers} did not answer "
-            f"({exc.args[0].str() if exc.args else exc})"
+            f"({_kafka_reason(exc)})"
         ) from None
-    for name, partitions in wanted.items():
-        if name in existing and len(existing[name].partitions) != partitions:
-            raise SettingsError(
-                f"topic {name} has {len(existing[name].partitions)} partitions, the settings say "
-                f"{partitions}; partition counts are fixed at creation (see README: re-keying)"
-            )
+    present = {name: existing[name] for name in wanted if name in existing}
+    try:
+        layouts = read_layouts(admin, present, settings.connect_timeout_s)
+    except KafkaException as exc:
+        raise SettingsError(
+            f"the {MIN_INSYNC} of topics {', '.join(present)} could not be read "
+            f"({_kafka_reason(exc)})"
+        ) from None
+    for name, found in layouts.items():
+        problem = layout_problem(name, found, wanted_layout(settings, wanted[name]))
+        if problem:
+            raise SettingsError(problem)
     missing = [
         NewTopic(
             name,
             num_partitions=partitions,
             replication_factor=settings.replication_factor,
-            config={"retention.ms": str(settings.retention_ms)},
+            config={
+                "retention.ms": str(settings.retention_ms),
+                MIN_INSYNC: str(settings.min_insync_replicas),
+            },
         )
         for name, partitions in wanted.items()
         if name not in existing
@@ -165,9 +182,18 @@ def ensure_topics(settings: KafkaSettings, topics: Topics) -> list[str]:
             created.append(name)
         except KafkaException as exc:
             if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:  # a concurrent setup won
-                raise
+                raise SettingsError(
+                    f"topic {name} could not be created with replication factor "
+                    f"{settings.replication_factor} (KAFKA_REPLICATION_FACTOR) and "
+                    f"{MIN_INSYNC}={settings.min_insync_replicas}: {_kafka_reason(exc)}"
+                ) from None
     logger.info("created topics %s", ", ".join(created))
     return created
+
+
+def wanted_layout(settings: KafkaSettings, partitions: int) -> TopicLayout:
+    """What a topic of `partitions` partitions should be, by the settings."""
+    return TopicLayout(partitions, settings.replication_factor, settings.min_insync_replicas)
 
 
 def delete_topics(settings: KafkaSettings, topics: Topics, timeout_s: float = 30.0) -> list[str]:

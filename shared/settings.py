@@ -67,6 +67,10 @@ class KafkaSettings(BaseSettings):
     sasl_username: str | None = None
     sasl_password: SecretStr | None = None
     ssl_ca_location: str | None = None
+    # Mutual TLS: the client's certificate and key (PEM files), for a cluster that asks for one.
+    ssl_certificate_location: str | None = None
+    ssl_key_location: str | None = None
+    ssl_key_password: SecretStr | None = None
     topic_prefix: str = ""
     # Fixed when a topic is created: symbol -> partition must not move under running state.
     partitions_market_bars: int = Field(12, ge=1)
@@ -76,10 +80,23 @@ class KafkaSettings(BaseSettings):
     partitions_news_articles: int = Field(3, ge=1)
     partitions_macro_observations: int = Field(1, ge=1)
     partitions_alerts_events: int = Field(3, ge=1)
+    # Checked on every topic by the setup step (an existing one too); created topics get both.
     replication_factor: int = Field(1, ge=1)
+    # With acks=all a write is confirmed once this many replicas have it (1 for the local
+    # single-broker stack; with 3 replicas, 2 survives the loss of one broker without loss).
+    min_insync_replicas: int = Field(1, ge=1)
     retention_ms: int = Field(7 * 24 * 3600 * 1000, ge=-1)
     # How long the setup step and the services wait for the broker before giving up.
     connect_timeout_s: float = Field(15.0, gt=0)
+
+    @model_validator(mode="after")
+    def _in_sync_within_replicas(self) -> KafkaSettings:
+        if self.min_insync_replicas > self.replication_factor:
+            raise ValueError(
+                f"KAFKA_MIN_INSYNC_REPLICAS={self.min_insync_replicas} is more than "
+                f"KAFKA_REPLICATION_FACTOR={self.replication_factor}: no write could be confirmed"
+            )
+        return self
 
     @field_validator("bootstrap_servers")
     @classmethod
@@ -107,6 +124,12 @@ class KafkaSettings(BaseSettings):
             config["sasl.password"] = self.sasl_password.get_secret_value()
         if self.ssl_ca_location:
             config["ssl.ca.location"] = self.ssl_ca_location
+        if self.ssl_certificate_location:
+            config["ssl.certificate.location"] = self.ssl_certificate_location
+        if self.ssl_key_location:
+            config["ssl.key.location"] = self.ssl_key_location
+        if self.ssl_key_password is not None:
+            config["ssl.key.password"] = self.ssl_key_password.get_secret_value()
         return config
 
 

@@ -4,16 +4,24 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
 import pytest
-from confluent_kafka.admin import AdminClient
+from confluent_kafka.admin import (
+    AdminClient,
+    AlterConfigOpType,
+    ConfigEntry,
+    ConfigResource,
+    ResourceType,
+)
 
 from db.migrate import discover, migrate
 from shared.errors import SettingsError, StorageError
-from shared.kafka import Topics, ensure_topics
+from shared.kafka import Topics, delete_topics, ensure_topics
 from shared.settings import KafkaSettings, PostgresSettings
 from tests.conftest import REPO_ROOT
 from tests.integration.stacks import TestStack
@@ -77,6 +85,78 @@ def test_topic_setup_is_idempotent_and_refuses_other_partition_counts(stack: Tes
     other = settings.model_copy(update={"partitions_market_bars": 6})
     with pytest.raises(SettingsError, match=r"has 12 partitions, the settings say 6"):
         ensure_topics(other, topics)
+
+
+@pytest.fixture
+def prefix_topics(stack: TestStack) -> Iterator[tuple[KafkaSettings, Topics]]:
+    """Settings with a fresh prefix whose topics this test creates; deleted after it."""
+    settings = KafkaSettings(topic_prefix=f"layout{uuid.uuid4().hex[:8]}.")
+    topics = Topics(settings.topic_prefix)
+    yield settings, topics
+    delete_topics(settings, topics)
+
+
+def test_topic_setup_names_a_replication_factor_the_cluster_does_not_have(
+    prefix_topics: tuple[KafkaSettings, Topics], service_env: dict[str, str]
+) -> None:
+    settings, topics = prefix_topics
+    ensure_topics(settings, topics)
+    env = {
+        **service_env,
+        "KAFKA_TOPIC_PREFIX": settings.topic_prefix,
+        "KAFKA_REPLICATION_FACTOR": "3",
+    }
+    result = run_module("shared.topic_setup", env=env)
+    assert result.returncode == 2
+    lines = [line for line in result.stderr.splitlines() if line.startswith("topic_setup:")]
+    assert lines == [
+        f"topic_setup: topic {topics.market_bars} has replication factor 1, the settings say 3"
+        " (KAFKA_REPLICATION_FACTOR)"
+    ], result.stderr
+
+
+def test_a_topic_that_cannot_have_the_replication_factor_is_not_created(
+    prefix_topics: tuple[KafkaSettings, Topics],
+) -> None:
+    settings, topics = prefix_topics
+    three = settings.model_copy(update={"replication_factor": 3})
+    with pytest.raises(SettingsError) as caught:
+        ensure_topics(three, topics)
+    line = str(caught.value)
+    assert "\n" not in line
+    assert line.startswith("topic ") and "replication factor 3 (KAFKA_REPLICATION_FACTOR)" in line
+    assert "broker" in line  # the cluster's own reason (its wording varies by version)
+
+
+def test_topic_setup_names_a_min_insync_replicas_other_than_the_settings(
+    prefix_topics: tuple[KafkaSettings, Topics],
+) -> None:
+    settings, topics = prefix_topics
+    ensure_topics(settings, topics)
+    admin = AdminClient(settings.client_config())
+    alter = ConfigResource(
+        ResourceType.TOPIC,
+        topics.alerts_events,
+        incremental_configs=[
+            ConfigEntry("min.insync.replicas", "2", incremental_operation=AlterConfigOpType.SET)
+        ],
+    )
+    for future in admin.incremental_alter_configs([alter]).values():
+        future.result(timeout=10)
+    # The broker applies an altered topic config a moment after it confirms the change.
+    described = ConfigResource(ResourceType.TOPIC, topics.alerts_events)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        (future,) = admin.describe_configs([described]).values()
+        if future.result(timeout=10)["min.insync.replicas"].value == "2":
+            break
+        time.sleep(0.2)
+    with pytest.raises(SettingsError) as caught:
+        ensure_topics(settings, topics)
+    assert str(caught.value) == (
+        f"topic {topics.alerts_events} has min.insync.replicas=2, the settings say 1"
+        " (KAFKA_MIN_INSYNC_REPLICAS)"
+    )
 
 
 def test_auto_topic_creation_is_off(kafka_settings: KafkaSettings) -> None:

@@ -65,6 +65,22 @@ def test_kafka_sasl_password_is_secret(monkeypatch: pytest.MonkeyPatch) -> None:
     assert settings.client_config()["sasl.password"] == SECRET
 
 
+def test_kafka_mutual_tls_is_passed_through_with_a_secret_key_password(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("KAFKA_SECURITY_PROTOCOL", "SSL")
+    monkeypatch.setenv("KAFKA_SSL_CERTIFICATE_LOCATION", "/etc/pipeline/client.pem")
+    monkeypatch.setenv("KAFKA_SSL_KEY_LOCATION", "/etc/pipeline/client.key")
+    monkeypatch.setenv("KAFKA_SSL_KEY_PASSWORD", SECRET)
+    settings = build(KafkaSettings)
+    assert SECRET not in repr(settings)
+    config = settings.client_config()
+    assert config["security.protocol"] == "SSL"
+    assert config["ssl.certificate.location"] == "/etc/pipeline/client.pem"
+    assert config["ssl.key.location"] == "/etc/pipeline/client.key"
+    assert config["ssl.key.password"] == SECRET
+
+
 def test_replay_defaults_to_the_bundled_recordings(
     monkeypatch: pytest.MonkeyPatch, recordings: Path
 ) -> None:
