@@ -38,16 +38,21 @@ class Kill:
 
 
 def plan(rng: random.Random, kind: str, random_kills: int, max_skip: int) -> list[Kill]:
-    """Each failpoint of `kind` once and `random_kills` random kills, in a random order."""
+    """Each failpoint of `kind` once (in a random order), then `random_kills` random kills.
+
+    The failpoints come first: a member only reaches one while it has bars to write, and early
+    on the feed is still running; a random kill needs nothing to do.
+    """
+    names = list(FAILPOINTS[kind])
+    rng.shuffle(names)
     kills = [
         Kill(failpoint=name, skip=rng.randint(0, max_skip), batch_size=rng.choice(BATCH_SIZES))
-        for name in FAILPOINTS[kind]
+        for name in names
     ]
     kills += [
         Kill(after_s=rng.uniform(0.0, 1.5), batch_size=rng.choice(BATCH_SIZES))
         for _ in range(random_kills)
     ]
-    rng.shuffle(kills)
     return kills
 
 

@@ -105,7 +105,7 @@ def test_consumers_killed_at_failpoints_and_at_random_write_an_undisturbed_runs_
 ) -> None:
     disturbed_run_equals_undisturbed(
         bars_per_symbol=120,
-        pause_s=0.15,
+        pause_s=0.25,
         random_kills={"storage": 1, "analytics": 1, "forecaster": 1, "relay": 2},
         max_skip=3,
         seed=15,
