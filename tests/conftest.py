@@ -1,15 +1,26 @@
-"""Test-wide setup: the test stack's addresses, a clean settings environment, the recordings."""
+"""Test-wide setup: the test stack's addresses, a clean settings environment, the recordings, and
+the session's servers and migrated template database (here, not in tests/integration/conftest.py,
+so that tests/chaos, which imports the integration fixtures, shares the one of each)."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+import psycopg
 import pytest
+from psycopg import sql
 from pydantic_settings import BaseSettings
 
+from db.bootstrap import bootstrap
+from db.migrate import migrate
 from shared import settings as settings_module
+from shared.settings import PostgresSettings
+
+if TYPE_CHECKING:  # stacks imports this module (REPO_ROOT): imported where the stack starts
+    from tests.integration.stacks import TestStack
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 # The recorded API responses bundled with the repository (recordings/PROVENANCE.md).
@@ -73,6 +84,43 @@ def recordings() -> Path:
     if not RECORDINGS.is_dir():
         pytest.fail(f"recorded data not found at {RECORDINGS}")
     return RECORDINGS
+
+
+# One template per pytest session, so two sessions on one stack never drop each other's.
+TEMPLATE_DB = f"pipeline_test_template_{os.getpid()}"
+
+
+@pytest.fixture(scope="session")
+def stack() -> Iterator[TestStack]:
+    """Start the test servers once per session (see tests/integration/stacks.py)."""
+    from tests.integration.stacks import start_test_stack
+
+    servers = start_test_stack()
+    yield servers
+    servers.close()
+
+
+def admin_conninfo() -> str:
+    return PostgresSettings().conninfo(dbname="postgres")
+
+
+@pytest.fixture(scope="session")
+def template_db(stack: TestStack) -> Iterator[str]:
+    """A database with every migration applied once per session; tests copy it."""
+    with psycopg.connect(admin_conninfo(), autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(TEMPLATE_DB))
+        )
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(TEMPLATE_DB)))
+    migrate(PostgresSettings().conninfo(dbname=TEMPLATE_DB))
+    # The writer and reader roles (cluster-wide) and their grants and default privileges (in the
+    # template, so every test database copies them): services started by tests log in as the writer.
+    bootstrap(PostgresSettings(), dbname=TEMPLATE_DB)
+    yield TEMPLATE_DB
+    with psycopg.connect(admin_conninfo(), autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(TEMPLATE_DB))
+        )
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:

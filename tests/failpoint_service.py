@@ -4,7 +4,8 @@
 
 Failpoints (see shared/loop/failpoints.py for where they are):
 - `after_copy`, `after_commit`, `relay_after_publish` (the alert relay: Kafka confirmed, the
-  rows not marked yet): SIGKILL this process there (the first time it is reached);
+  rows not marked yet): SIGKILL this process there (the first time it is reached, or the
+  first time after `--skip N` passes: a kill in the middle of a run, not only at its start);
 - `stall_after_copy`: sleep once for `--stall-s` inside the batch's transaction (to be fenced);
 - `refuse_reassign_once`: the first re-assignment of partitions that awaited their offsets
   raises librdkafka's "Local: Erroneous state" (as during a rebalance under way);
@@ -44,11 +45,14 @@ def conflicts_so_far() -> float:
     return total
 
 
-def make_hook(failpoint: str, stall_s: float, drift: int) -> failpoints.Hook:
+def make_hook(failpoint: str, stall_s: float, drift: int, skip: int = 0) -> failpoints.Hook:
     done = {"stall": False, "committed": False, "drift": False, "refuse": False}
+    passes = {"left": skip}
 
     def hook(name: str, **context: Any) -> None:
-        if name == failpoint and failpoint in KILL_POINTS:
+        if name == failpoint and failpoint in KILL_POINTS and passes["left"] > 0:
+            passes["left"] -= 1
+        elif name == failpoint and failpoint in KILL_POINTS:
             print(f"conflicts before kill: {conflicts_so_far():g}", file=sys.stderr, flush=True)
             logger.warning("failpoint %s: killing this process", name)
             os.kill(os.getpid(), signal.SIGKILL)
@@ -91,9 +95,12 @@ def main() -> None:
     parser.add_argument("--failpoint", required=True)
     parser.add_argument("--stall-s", type=float, default=0.0)
     parser.add_argument("--drift", type=int, default=5)
+    parser.add_argument(
+        "--skip", type=int, default=0, help="passes of a kill point before it kills"
+    )
     parser.add_argument("module")
     args = parser.parse_args()
-    failpoints.install(make_hook(args.failpoint, args.stall_s, args.drift))
+    failpoints.install(make_hook(args.failpoint, args.stall_s, args.drift, args.skip))
     sys.argv = [args.module]
     runpy.run_module(args.module, run_name="__main__", alter_sys=True)
 

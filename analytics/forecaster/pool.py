@@ -11,6 +11,8 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import select
+import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -48,12 +50,33 @@ class FitResult:
 SINGLE_THREAD_ENV = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
-def _start_worker(nice: int) -> None:
+def _start_worker(nice: int, consumer_pid: int) -> None:
+    _exit_with(consumer_pid)
     # Fits are background work: at a lower CPU priority they yield to the services whose
     # latency counts (storage, the analytics consumer's alerts, the relay) on a small machine.
     if nice:
         os.nice(nice)
     _limit_threads()
+
+
+def _exit_with(pid: int) -> None:
+    """Exit this worker as soon as process `pid` (the consumer that started the pool) is gone.
+
+    A consumer killed with SIGKILL never shuts its pool down, and nothing else would end the
+    worker: it waits on the call queue, whose write end it holds itself, and it holds the
+    forkserver's liveness pipe open, so the forkserver stays too: each crash of the forecaster
+    left its workers (~180 MB each) and a forkserver behind for good.
+    """
+    try:
+        watched = os.pidfd_open(pid)
+    except ProcessLookupError:  # gone already
+        os._exit(1)
+
+    def wait_then_exit() -> None:
+        select.select([watched], [], [])  # readable once the process has exited
+        os._exit(1)
+
+    threading.Thread(target=wait_then_exit, name="exit-with-consumer", daemon=True).start()
 
 
 def _limit_threads() -> None:
@@ -91,7 +114,10 @@ class FitPool:
         context = multiprocessing.get_context("forkserver")
         os.environ.update(SINGLE_THREAD_ENV)  # inherited by the forkserver and its workers
         self._executor = ProcessPoolExecutor(
-            self._workers, mp_context=context, initializer=_start_worker, initargs=(self._nice,)
+            self._workers,
+            mp_context=context,
+            initializer=_start_worker,
+            initargs=(self._nice, os.getpid()),
         )
         warm = FitJob(tuple(np.log(100 + np.cumsum(np.ones(130)))), None, 0)
         list(self._executor.map(fit_one, [warm] * self._workers, [self._params] * self._workers))

@@ -1,4 +1,8 @@
-"""Fixtures on the real test stack: Kafka + PostgreSQL, fresh topics and database per test."""
+"""Fixtures on the real test stack: Kafka + PostgreSQL, fresh topics and database per test.
+
+The servers (`stack`) and the migrated template (`template_db`) are session fixtures in
+tests/conftest.py, so every room that imports these fixtures (tests/chaos) shares one of each.
+"""
 
 from __future__ import annotations
 
@@ -6,13 +10,12 @@ import os
 import uuid
 import warnings
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import psycopg
 import pytest
 from psycopg import sql
 
-from db.bootstrap import bootstrap
-from db.migrate import migrate
 from shared.kafka import Topics, delete_topics, ensure_topics
 from shared.settings import (
     ConsumerSettings,
@@ -24,58 +27,34 @@ from shared.settings import (
     SourceSettings,
     StackSettings,
 )
-from tests.integration.stacks import TestStack, start_test_stack
-
-# One template per pytest session, so two sessions on one stack never drop each other's.
-TEMPLATE_DB = f"pipeline_test_template_{os.getpid()}"
+from tests.conftest import admin_conninfo
+from tests.integration.stacks import TestStack
 
 
-@pytest.fixture(scope="session")
-def stack() -> Iterator[TestStack]:
-    """Start the test servers once per session (see tests/integration/stacks.py)."""
-    servers = start_test_stack()
-    yield servers
-    servers.close()
-
-
-def _admin_conninfo() -> str:
-    return PostgresSettings().conninfo(dbname="postgres")
-
-
-@pytest.fixture(scope="session")
-def template_db(stack: TestStack) -> Iterator[str]:
-    """A database with every migration applied once per session; tests copy it."""
-    with psycopg.connect(_admin_conninfo(), autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(TEMPLATE_DB))
-        )
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(TEMPLATE_DB)))
-    migrate(PostgresSettings().conninfo(dbname=TEMPLATE_DB))
-    # The writer and reader roles (cluster-wide) and their grants and default privileges (in the
-    # template, so every test database copies them): services started by tests log in as the writer.
-    bootstrap(PostgresSettings(), dbname=TEMPLATE_DB)
-    yield TEMPLATE_DB
-    with psycopg.connect(_admin_conninfo(), autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(TEMPLATE_DB))
-        )
-
-
-@pytest.fixture
-def pg_settings(template_db: str) -> Iterator[PostgresSettings]:
-    """A fresh migrated database for this test."""
+@contextmanager
+def database_from(template_db: str) -> Iterator[PostgresSettings]:
+    """A fresh migrated database (a copy of the session's template), dropped afterwards."""
     name = f"t_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(_admin_conninfo(), autocommit=True) as conn:
+    with psycopg.connect(admin_conninfo(), autocommit=True) as conn:
         conn.execute(
             sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
                 sql.Identifier(name), sql.Identifier(template_db)
             )
         )
-    yield PostgresSettings(dbname=name)
-    with psycopg.connect(_admin_conninfo(), autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-        )
+    try:
+        yield PostgresSettings(dbname=name)
+    finally:
+        with psycopg.connect(admin_conninfo(), autocommit=True) as conn:
+            conn.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
+
+
+@pytest.fixture
+def pg_settings(template_db: str) -> Iterator[PostgresSettings]:
+    """A fresh migrated database for this test."""
+    with database_from(template_db) as settings:
+        yield settings
 
 
 @pytest.fixture

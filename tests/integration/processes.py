@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import random
 import signal
 import socket
@@ -98,6 +99,21 @@ def start_supervisor(env: dict[str, str], log_path: Path) -> subprocess.Popen[by
         )
 
 
+def processes_with(marker: bytes) -> list[int]:
+    """Pids of the processes whose environment holds `marker` (a NAME=value entry)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes()
+        except OSError:  # gone meanwhile, or not ours to read
+            continue
+        if marker in environ.split(b"\0"):
+            found.append(int(entry.name))
+    return found
+
+
 class ServiceProcess:
     """One `python -m MODULE` child with its own health port and log file."""
 
@@ -109,11 +125,12 @@ class ServiceProcess:
         *,
         failpoint: str = "",
         stall_s: float = 0.0,
+        skip: int = 0,
         port: int | None = None,
         **extra_env: str,
     ) -> None:
-        """`failpoint`: run through tests.failpoint_service with that hook installed; `port`:
-        its health port (a free one when None)."""
+        """`failpoint`: run through tests.failpoint_service with that hook installed (`skip`:
+        passes of a kill point before it kills); `port`: its health port (a free one when None)."""
         self.module = module
         self.port = free_port() if port is None else port
         self.env = {**env, "HEALTH_PORT": str(self.port), **extra_env}
@@ -122,7 +139,7 @@ class ServiceProcess:
         self.argv = [sys.executable, "-m", module]
         if failpoint:
             self.argv[2:] = ["tests.failpoint_service", "--failpoint", failpoint]
-            self.argv += ["--stall-s", str(stall_s), module]
+            self.argv += ["--stall-s", str(stall_s), "--skip", str(skip), module]
 
     def start(self) -> ServiceProcess:
         log = self.log_path.open("ab")
