@@ -108,7 +108,11 @@ TRY_RELAY_LOCK = "SELECT pg_try_advisory_lock(%s)"
 SINK_PENDING = "{events} WHERE e.{d} IS NULL ORDER BY e.id LIMIT %s"
 MARK_DELIVERED = "UPDATE alert_events SET {d} = now() WHERE id = %s AND {d} IS NULL"
 SKIP_HISTORICAL = "UPDATE alert_events SET {d} = now(), {s} = %s WHERE {d} IS NULL AND historical"
-SKIP_ALL = "UPDATE alert_events SET {d} = now(), {s} = %s WHERE {d} IS NULL"
+# A historical event is skipped as historical whichever pass meets it first (one inserted
+# between a round's historical pass and its not-configured pass, too).
+SKIP_ALL = """UPDATE alert_events SET {d} = now(),
+    {s} = CASE WHEN historical THEN 'historical' ELSE %s END
+WHERE {d} IS NULL"""
 SINK_BACKLOG = "SELECT count(*) FROM alert_events WHERE {d} IS NULL"
 # Alerts firing now (no later event points at the firing one) that the sink was given.
 DELIVERED_ACTIVE = """{events}

@@ -358,3 +358,20 @@ def test_follower_resumes_after_a_postgres_restart(
         follower.stop()
         assert relay.stop() == 0, relay.log()
     assert "retrying" in follower.err.read_text()  # it did lose the connection
+
+
+def test_a_historical_event_is_skipped_as_historical_even_by_the_not_configured_pass(
+    pg_settings: PostgresSettings,
+) -> None:
+    """A historical event inserted after the relay's historical pass and before its
+    not-configured pass (both run each round) is still marked `historical`: the reason a
+    downstream reader sees must not depend on when the row arrived."""
+    from analytics.alerts.store import skip_pending
+
+    insert(pg_settings, [row("a", 1, historical=True), row("b", 1)])
+    with psycopg.connect(pg_settings.conninfo()) as conn:
+        assert skip_pending(conn, "webhook", "not configured", historical_only=False) == 2
+    assert table(pg_settings, "historical, webhook_skipped") == [
+        (True, "historical"),
+        (False, "not configured"),
+    ]

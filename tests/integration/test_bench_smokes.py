@@ -25,7 +25,12 @@ FIGURES = {
     "forecast": ("fit_ms_p50", "backfill_origins", "live_cpu_share"),
     "alerts": ("analytics_p99_latency_ms", "forecaster_p99_latency_ms", "notify_to_watch_ms_p99"),
     "export": ("rows_per_s", "peak_rss_mb"),
+    "e2e": ("steady_bars", "lost", "duplicated", "upsert_conflicts"),
+    "backfill": ("seconds", "bars_per_s", "indicators_rows"),
+    "memory": ("peak_rss_mb", "forecaster_peak_rss_mb"),
 }
+# Figures that are 0 in every run, smoke or full.
+ZERO = {"lost", "duplicated", "upsert_conflicts"}
 TEXT = {"pg_fsync", "pg_synchronous_commit", "kafka_acks"}
 
 
@@ -48,6 +53,8 @@ def test_a_bench_smoke_runs_and_prints_its_figures(stack: TestStack, bench: str)
     for name in FIGURES[bench]:
         assert name in printed, f"{name} missing from:\n{done.stdout}"
         assert math.isfinite(float(printed[name])), f"{name}={printed[name]}"
+        if name in ZERO:
+            assert float(printed[name]) == 0, f"{name}={printed[name]}"
     # Durable settings, printed with the figures (the benches refuse to run otherwise).
     for name in TEXT & printed.keys():
         assert printed[name] in {"on", "all"}, f"{name}={printed[name]}"
