@@ -74,20 +74,58 @@ class AlertEvent:
 
 
 LOCK_INSERTS = "SELECT pg_advisory_xact_lock(%s)"
-# prev_event_id comes from the table (under the lock), never from the writer's memory: a
-# replaying group meets its own earlier rows here. Row by row (pipelined), so a batch holding two
-# events of one machine chains the second to the first. The conflict target is the natural key
-# only: a row that would fork a chain (a second successor of one event) is an error, not skipped.
-INSERT_EVENT = """
-INSERT INTO alert_events (fingerprint, rule, rules_version, severity, symbol, interval, state,
-                          value, threshold, message, bar_ts, historical, prev_event_id)
-SELECT %(fingerprint)s, %(rule)s, %(rules_version)s, %(severity)s, %(symbol)s, %(interval)s,
-       %(state)s, %(value)s, %(threshold)s, %(message)s, %(bar_ts)s, %(historical)s,
-       (SELECT max(id) FROM alert_events WHERE fingerprint = %(fingerprint)s)
-ON CONFLICT (fingerprint, bar_ts, state) DO NOTHING
-RETURNING id
+# The whole batch in one statement (a row per round trip made the insert the second largest cost
+# of the analytics consumer's transaction). It does what inserting the rows one by one, in their
+# order, each chained to `max(id)` of its fingerprint, would do:
+# - `fresh`: the rows to insert: those whose (fingerprint, bar_ts, state) is not stored yet (a
+#   replaying group meets its earlier rows here and skips them), each key once (its first row);
+# - `numbered`: their ids, drawn from the sequence in the rows' order (volatile expressions of an
+#   ORDER BY query are evaluated after the sort);
+# - `chained`: each row's prev_event_id: the row before it of its fingerprint in this batch, or,
+#   for the first, the newest id of the fingerprint in the table, read under the advisory lock
+#   (taken by the statement before, so this statement's snapshot sees every earlier writer's
+#   rows) and never from the writer's memory.
+# ON CONFLICT stays as the guard of the natural key; the UNIQUE prev_event_id still refuses a fork.
+# The NOTIFY, with the largest id inserted, is sent by the same statement when it inserted rows.
+INSERT_EVENTS = """
+WITH batch AS (
+    SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[],
+                         %s::text[], %s::float8[], %s::float8[], %s::text[], %s::timestamptz[],
+                         %s::boolean[]) WITH ORDINALITY
+        AS w(fingerprint, rule, rules_version, severity, symbol, interval, state, value,
+             threshold, message, bar_ts, historical, ord)
+), fresh AS (
+    SELECT DISTINCT ON (b.fingerprint, b.bar_ts, b.state) b.*
+    FROM batch b
+    WHERE NOT EXISTS (
+        SELECT 1 FROM alert_events e
+        WHERE e.fingerprint = b.fingerprint AND e.bar_ts = b.bar_ts AND e.state = b.state
+    )
+    ORDER BY b.fingerprint, b.bar_ts, b.state, b.ord
+), numbered AS MATERIALIZED (
+    SELECT f.*, nextval('alert_events_id_seq') AS id
+    FROM fresh f
+    ORDER BY f.ord
+), chained AS (
+    SELECT n.*, coalesce(
+        lag(n.id) OVER (PARTITION BY n.fingerprint ORDER BY n.ord),
+        (SELECT max(e.id) FROM alert_events e WHERE e.fingerprint = n.fingerprint)
+    ) AS prev_event_id
+    FROM numbered n
+), inserted AS (
+    INSERT INTO alert_events (id, fingerprint, rule, rules_version, severity, symbol, interval,
+                              state, value, threshold, message, bar_ts, historical, prev_event_id)
+    SELECT id, fingerprint, rule, rules_version, severity, symbol, interval, state, value,
+           threshold, message, bar_ts, historical, prev_event_id
+    FROM chained
+    ORDER BY ord
+    ON CONFLICT (fingerprint, bar_ts, state) DO NOTHING
+    RETURNING id
+)
+SELECT array_agg(id ORDER BY id), pg_notify(%s, max(id)::text)
+FROM inserted
+HAVING count(*) > 0
 """
-NOTIFY = "SELECT pg_notify(%s, %s)"
 
 _SELECT_EVENTS = """
 SELECT e.id, e.fingerprint, e.rule, e.rules_version, e.severity, e.symbol, e.interval, e.state,
@@ -122,7 +160,8 @@ ORDER BY e.id"""
 
 
 def insert_alert_events(conn: psycopg.Connection, rows: Sequence[AlertRow]) -> list[int]:
-    """Insert `rows` (in their order) inside the caller's transaction; the ids inserted.
+    """Insert `rows` (in their order) inside the caller's transaction; the ids inserted, in
+    order.
 
     The caller's LAST statements before COMMIT: the advisory lock is held until then. A lock
     wait past the session's lock_timeout raises LockNotAvailable (55P03), which the consumer
@@ -131,35 +170,33 @@ def insert_alert_events(conn: psycopg.Connection, rows: Sequence[AlertRow]) -> l
     if not rows:
         return []
     conn.execute(LOCK_INSERTS, (INSERT_LOCK_KEY,))
-    ids: list[int] = []
-    with conn.cursor() as cur:
-        cur.executemany(INSERT_EVENT, [_params(row) for row in rows], returning=True)
-        for _ in cur.results():
-            returned = cur.fetchone()
-            if returned is not None:
-                ids.append(returned[0])
+    found = conn.execute(INSERT_EVENTS, (*_columns(rows), CHANNEL)).fetchone()
+    ids: list[int] = [] if found is None else found[0]
     if len(ids) < len(rows):
         UPSERT_CONFLICTS.labels("alert_events").inc(len(rows) - len(ids))
-    if ids:
-        conn.execute(NOTIFY, (CHANNEL, str(max(ids))))
     return ids
 
 
-def _params(row: AlertRow) -> dict[str, object]:
-    return {
-        "fingerprint": row.fingerprint,
-        "rule": row.rule_id,
-        "rules_version": row.rules_version,
-        "severity": row.severity,
-        "symbol": row.symbol,
-        "interval": row.interval,
-        "state": row.state,
-        "value": row.value,
-        "threshold": row.threshold,
-        "message": row.message,
-        "bar_ts": row.bar_ts,
-        "historical": row.historical,
-    }
+def _columns(rows: Sequence[AlertRow]) -> list[list[object]]:
+    """The rows as one list per column, in INSERT_EVENTS' order (AlertRow's field order)."""
+    return [list(column) for column in zip(*(_fields(row) for row in rows), strict=True)]
+
+
+def _fields(row: AlertRow) -> tuple[object, ...]:
+    return (
+        row.fingerprint,
+        row.rule_id,
+        row.rules_version,
+        row.severity,
+        row.symbol,
+        row.interval,
+        row.state,
+        row.value,
+        row.threshold,
+        row.message,
+        row.bar_ts,
+        row.historical,
+    )
 
 
 def events_after(conn: psycopg.Connection, last_id: int, limit: int) -> list[AlertEvent]:

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import psycopg
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -291,11 +292,11 @@ def test_a_state_that_cannot_be_restored_pauses_only_its_partition(
         assert first.stop() == 0, first.log()
     with psycopg.connect(settings.postgres.conninfo()) as conn:
         partition, good_state = conn.execute(
-            "SELECT kafka_partition, state::text FROM analytics_state WHERE symbol = 'AAPL'"
+            "SELECT kafka_partition, packed_state FROM analytics_state WHERE symbol = 'AAPL'"
         ).fetchone()
         conn.execute(
-            'UPDATE analytics_state SET state = \'{"indicators": {"version": 99}}\' '
-            "WHERE symbol = 'AAPL'"
+            "UPDATE analytics_state SET packed_state = %s WHERE symbol = 'AAPL'",
+            (msgspec.msgpack.encode({"indicators": {"version": 99}}),),
         )
     publish_bars(settings.kafka, topic, bars[half:])
     ends = end_offsets(settings.kafka, topic)
@@ -314,8 +315,11 @@ def test_a_state_that_cannot_be_restored_pauses_only_its_partition(
         stored = stored_offsets(settings.postgres, group, topic)
         assert stored[partition] < ends[partition]
         with psycopg.connect(settings.postgres.conninfo()) as conn:
+            # Readable again, in the json form of a row written before migration 0013.
             conn.execute(
-                "UPDATE analytics_state SET state = %s::json WHERE symbol = 'AAPL'", (good_state,)
+                "UPDATE analytics_state SET packed_state = NULL, state = %s::json"
+                " WHERE symbol = 'AAPL'",
+                (msgspec.json.encode(msgspec.msgpack.decode(good_state)).decode(),),
             )
         wait_analyzed(settings, timeout=60)
         assert_written_once(settings, topic, bars)

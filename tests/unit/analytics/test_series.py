@@ -1,4 +1,4 @@
-"""SeriesState: splits read off the bars' basis, exact state through its stored JSON text."""
+"""SeriesState: splits read off the bars' basis, exact state through its stored forms."""
 
 from __future__ import annotations
 
@@ -7,11 +7,12 @@ import math
 import random
 from datetime import UTC, datetime, timedelta
 
+import msgspec
 import pytest
 
 from analytics.indicators import IndicatorParams, IndicatorValues
+from analytics.packed_state import encode_state, state_document
 from analytics.series import SeriesState
-from analytics.store import encode_state
 
 START = datetime(2024, 1, 2, tzinfo=UTC)
 
@@ -32,16 +33,27 @@ def _feed(state: SeriesState, closes: list[float], basis: float, first: int = 0)
     ]
 
 
-def test_restored_state_continues_bit_for_bit_through_the_stored_json_text() -> None:
+def test_restored_state_continues_bit_for_bit_through_its_stored_forms() -> None:
     closes = _closes(200)
     whole = SeriesState.new(IndicatorParams(), 15.87)
     expected = _feed(whole, closes, 1.0)
     first = SeriesState.new(IndicatorParams(), 15.87)
     _feed(first, closes[:77], 1.0)
-    # What analytics_state holds (json keeps the text verbatim) and what psycopg reads back.
-    restored = SeriesState.from_state(json.loads(encode_state(first)), first.last_ts)
-    assert restored.last_ts == START + timedelta(days=76)
-    assert _feed(restored, closes[77:], 1.0, first=77) == expected[77:]
+    # What analytics_state holds: packed_state, or the json text of a row written before
+    # migration 0013 (json keeps the text verbatim; psycopg reads it back with json.loads).
+    packed = encode_state(first)
+    legacy = json.loads(msgspec.json.encode(first.to_state()))
+    for document in (state_document(packed, None), state_document(None, legacy)):
+        restored = SeriesState.from_state(document, first.last_ts)
+        assert restored.last_ts == START + timedelta(days=76)
+        assert _feed(restored, closes[77:], 1.0, first=77) == expected[77:]
+
+
+def test_a_packed_state_that_is_not_a_document_cannot_be_read() -> None:
+    with pytest.raises(ValueError):
+        state_document(b"\xc1", None)  # a byte MessagePack never uses
+    with pytest.raises(TypeError):
+        state_document(msgspec.msgpack.encode([1, 2]), None)
 
 
 # Values in price units; RSI and volatility are scale-free.
