@@ -106,6 +106,11 @@ def consumer_config(
         "max.poll.interval.ms": max_poll_interval_ms,
         "session.timeout.ms": session_timeout_ms,
         "partition.assignment.strategy": "cooperative-sticky",
+        # librdkafka prefetches up to 64 MB (plus a 50 MB fetch in flight) by default: with a
+        # backlog, that was a quarter of a consumer's resident memory. 16 MB still holds dozens
+        # of batches of bars (CONSUMER_BATCH_SIZE × ~300 bytes).
+        "queued.max.messages.kbytes": 16384,
+        "fetch.max.bytes": 16 << 20,
     }
 
 
