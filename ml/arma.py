@@ -27,16 +27,19 @@ class FitTimeout(Exception):
 
 @dataclass(frozen=True)
 class Deadline:
-    """A monotonic-clock instant after which a fit stops (checked at every evaluation)."""
+    """An instant of the fitting thread's CPU clock after which a fit stops (checked at every
+    evaluation). CPU time, not wall time: fits run beside the consumer at a lower priority, and
+    a fit that waits for a busy machine's cores must not time out where an idle machine's
+    would not (its outcome would then depend on the load, and a replay would differ)."""
 
     at: float
 
     @classmethod
     def after(cls, seconds: float) -> Deadline:
-        return cls(time.monotonic() + seconds)
+        return cls(time.thread_time() + seconds)
 
     def check(self) -> None:
-        if time.monotonic() > self.at:
+        if time.thread_time() > self.at:
             raise FitTimeout("time budget exhausted during the fit")
 
 

@@ -18,7 +18,7 @@ class ForecastParams:
     max_q: int = 3
     kpss_alpha: float = 0.05  # level-stationarity KPSS, as auto.arima's ndiffs
     maxiter: int = 50  # optimizer iterations per likelihood fit
-    time_budget_s: float = 2.0  # wall time of one origin before it gives up ("timeout")
+    time_budget_s: float = 2.0  # CPU time of one origin before it gives up ("timeout")
 
     def __post_init__(self) -> None:
         for name in ("horizon", "every", "min_bars", "window", "maxiter"):

@@ -480,7 +480,8 @@ class ForecastSettings(BaseSettings):
     max_p: int = Field(3, ge=0, le=5)
     max_q: int = Field(3, ge=0, le=5)
     maxiter: int = Field(50, ge=1)  # optimizer iterations per likelihood fit
-    time_budget_s: float = Field(2.0, gt=0)  # one origin's fit gives up after this ("timeout")
+    # One origin's fit gives up after this much CPU time ("timeout"; CPU, so not the load).
+    time_budget_s: float = Field(2.0, gt=0)
     # Fit processes (0: fit in the consumer's own process); unset: one per core.
     workers: int | None = Field(None, ge=0)
     # How much lower the fit processes' CPU priority is (os.nice): fits yield to the services
