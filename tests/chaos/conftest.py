@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
-from shared.settings import PostgresSettings
+from shared.kafka import Topics
+from shared.settings import KafkaSettings, PostgresSettings
 from tests.integration.conftest import (  # noqa: F401 - fixtures, found by pytest by name
     database_from,
     kafka_settings,
@@ -29,3 +32,28 @@ def reference_pg(template_db: str) -> Iterator[PostgresSettings]:
     """A second fresh database: the undisturbed run's, beside the test's own (`pg_settings`)."""
     with database_from(template_db) as settings:
         yield settings
+
+
+@dataclass(frozen=True)
+class Chaos:
+    """What a chaos test runs on: this test's topics, its database and the undisturbed run's,
+    the services' environment and a folder for their logs."""
+
+    kafka: KafkaSettings
+    topics: Topics
+    pg: PostgresSettings
+    reference_pg: PostgresSettings
+    service_env: dict[str, str]
+    tmp_path: Path
+
+
+@pytest.fixture
+def chaos(
+    kafka_settings: KafkaSettings,  # noqa: F811 - the fixtures imported above, by name
+    topics: Topics,  # noqa: F811
+    pg_settings: PostgresSettings,  # noqa: F811
+    reference_pg: PostgresSettings,
+    service_env: dict[str, str],  # noqa: F811
+    tmp_path: Path,
+) -> Chaos:
+    return Chaos(kafka_settings, topics, pg_settings, reference_pg, service_env, tmp_path)

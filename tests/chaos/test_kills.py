@@ -10,13 +10,10 @@ from __future__ import annotations
 
 import random
 import time
-from pathlib import Path
 
 import pytest
 
-from shared.kafka import Topics
-from shared.settings import KafkaSettings, PostgresSettings
-from tests.chaos.conftest import long_form
+from tests.chaos.conftest import Chaos, long_form
 from tests.chaos.disturbance import Disturber, plan
 from tests.chaos.pipeline_run import KINDS, CpuClock, Run
 from tests.chaos.tables import assert_same_tables, read_tables
@@ -32,12 +29,7 @@ def disturbed_run_equals_undisturbed(
     random_kills: dict[str, int],
     max_skip: int,
     seed: int,
-    kafka_settings: KafkaSettings,
-    topics: Topics,
-    pg_settings: PostgresSettings,
-    reference_pg: PostgresSettings,
-    service_env: dict[str, str],
-    tmp_path: Path,
+    chaos: Chaos,
     **settings: str,
 ) -> None:
     started = time.monotonic()
@@ -45,12 +37,12 @@ def disturbed_run_equals_undisturbed(
     rng = random.Random(seed)  # noqa: S311 - reproducible kill points, not secrets
     bars = random_walk_bars(SYMBOLS, bars_per_symbol, seed=seed)
     runs = [
-        Run(name, service_env, pg, kafka_settings, tmp_path, **settings)
-        for name, pg in (("undisturbed", reference_pg), ("disturbed", pg_settings))
+        Run(name, chaos.service_env, pg, chaos.kafka, chaos.tmp_path, **settings)
+        for name, pg in (("undisturbed", chaos.reference_pg), ("disturbed", chaos.pg))
     ]
     undisturbed, disturbed = runs
     # A live feed, one minute of every symbol per step, so members die with bars still coming.
-    feed = PacedPublisher(kafka_settings, topics.market_bars, bars, len(SYMBOLS), pause_s)
+    feed = PacedPublisher(chaos.kafka, chaos.topics.market_bars, bars, len(SYMBOLS), pause_s)
     disturbers = [
         Disturber(disturbed, kind, plan(rng, kind, random_kills[kind], max_skip)) for kind in KINDS
     ]
@@ -96,12 +88,7 @@ def disturbed_run_equals_undisturbed(
 
 
 def test_consumers_killed_at_failpoints_and_at_random_write_an_undisturbed_runs_tables(
-    kafka_settings: KafkaSettings,
-    topics: Topics,
-    pg_settings: PostgresSettings,
-    reference_pg: PostgresSettings,
-    service_env: dict[str, str],
-    tmp_path: Path,
+    chaos: Chaos,
 ) -> None:
     disturbed_run_equals_undisturbed(
         bars_per_symbol=120,
@@ -109,24 +96,14 @@ def test_consumers_killed_at_failpoints_and_at_random_write_an_undisturbed_runs_
         random_kills={"storage": 1, "analytics": 1, "forecaster": 1, "relay": 2},
         max_skip=3,
         seed=15,
-        kafka_settings=kafka_settings,
-        topics=topics,
-        pg_settings=pg_settings,
-        reference_pg=reference_pg,
-        service_env=service_env,
-        tmp_path=tmp_path,
+        chaos=chaos,
     )
 
 
 @long_form
 @pytest.mark.timeout(1800)
 def test_long_form_200000_bars_and_twenty_random_kills(
-    kafka_settings: KafkaSettings,
-    topics: Topics,
-    pg_settings: PostgresSettings,
-    reference_pg: PostgresSettings,
-    service_env: dict[str, str],
-    tmp_path: Path,
+    chaos: Chaos,
 ) -> None:
     disturbed_run_equals_undisturbed(
         bars_per_symbol=200_000 // len(SYMBOLS) + 1,
@@ -134,12 +111,7 @@ def test_long_form_200000_bars_and_twenty_random_kills(
         random_kills={"storage": 6, "analytics": 6, "forecaster": 5, "relay": 4},
         max_skip=50,
         seed=2015,
-        kafka_settings=kafka_settings,
-        topics=topics,
-        pg_settings=pg_settings,
-        reference_pg=reference_pg,
-        service_env=service_env,
-        tmp_path=tmp_path,
+        chaos=chaos,
         FORECAST_MIN_BARS="120",
         FORECAST_WINDOW="250",
         FORECAST_EVERY="100",

@@ -7,10 +7,8 @@ from __future__ import annotations
 
 import random
 import time
-from pathlib import Path
 
-from shared.kafka import Topics
-from shared.settings import KafkaSettings, PostgresSettings
+from tests.chaos.conftest import Chaos
 from tests.chaos.pipeline_run import CpuClock, Run
 from tests.chaos.tables import assert_same_tables, read_tables
 from tests.integration.bar_stream import PacedPublisher, random_walk_bars
@@ -22,20 +20,15 @@ CHANGES = 6  # members stopped, each followed by a new one of its kind
 
 
 def test_replicas_stopped_and_started_during_a_run_write_a_single_consumers_tables(
-    kafka_settings: KafkaSettings,
-    topics: Topics,
-    pg_settings: PostgresSettings,
-    reference_pg: PostgresSettings,
-    service_env: dict[str, str],
-    tmp_path: Path,
+    chaos: Chaos,
 ) -> None:
     started = time.monotonic()
     cpu = CpuClock()
     rng = random.Random(12)  # noqa: S311 - reproducible changes, not secrets
     bars = random_walk_bars(SYMBOLS, 100, seed=12)
-    single = Run("single", service_env, reference_pg, kafka_settings, tmp_path)
-    scaled = Run("scaled", service_env, pg_settings, kafka_settings, tmp_path)
-    feed = PacedPublisher(kafka_settings, topics.market_bars, bars, len(SYMBOLS), 0.1)
+    single = Run("single", chaos.service_env, chaos.reference_pg, chaos.kafka, chaos.tmp_path)
+    scaled = Run("scaled", chaos.service_env, chaos.pg, chaos.kafka, chaos.tmp_path)
+    feed = PacedPublisher(chaos.kafka, chaos.topics.market_bars, bars, len(SYMBOLS), 0.1)
     changes: list[str] = []  # when, what, and whether bars were still being published
     try:
         single.start_each()
