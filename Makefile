@@ -13,9 +13,9 @@ REQUIREMENTS_STAMP := $(VENV)/.requirements.sha256
 # `make test` runs against the test profile's own ports and data, never the `make run` stack.
 TEST_ENV := $(shell grep -E '^[A-Z_]+=' infra/test.env)
 # pytest-xdist workers for the tests that share the stack peacefully (each has its own database
-# and topics; most of their time is spent waiting on the servers, hence one more worker than
+# and topics; most of their time is spent waiting on the servers, hence two more workers than
 # CI's 2 cores); the `serial` ones, which stop a server, run alone afterwards.
-TEST_WORKERS ?= 3
+TEST_WORKERS ?= 4
 
 .PHONY: help setup stack setup-db run test lint stop clean monitor
 

@@ -23,6 +23,8 @@ POSTGRES_IMAGE = "postgres:16"
 
 
 class TestStack(Protocol):
+    __test__ = False  # a protocol, not a test class, whatever its name says to pytest
+
     def stop_postgres(self) -> None: ...
 
     def start_postgres(self) -> None: ...
