@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
+from confluent_kafka.admin import (
+    AdminClient,
+    ConfigResource,
+    NewTopic,
+    OffsetSpec,
+    ResourceType,
+    TopicMetadata,
+)
 
 from shared.errors import SettingsError
 from shared.settings import KafkaSettings
@@ -179,6 +187,7 @@ def ensure_topics(settings: KafkaSettings, topics: Topics) -> list[str]:
     created: list[str] = []
     if not missing:
         return created
+    raced: list[str] = []
     for name, future in admin.create_topics(
         missing, request_timeout=settings.connect_timeout_s
     ).items():
@@ -186,14 +195,82 @@ def ensure_topics(settings: KafkaSettings, topics: Topics) -> list[str]:
             future.result()
             created.append(name)
         except KafkaException as exc:
-            if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:  # a concurrent setup won
+            if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
                 raise SettingsError(
                     f"topic {name} could not be created with replication factor "
                     f"{settings.replication_factor} (KAFKA_REPLICATION_FACTOR) and "
                     f"{MIN_INSYNC}={settings.min_insync_replicas}: {_kafka_reason(exc)}"
                 ) from None
-    logger.info("created topics %s", ", ".join(created))
+            raced.append(name)  # a concurrent setup created it: its layout is checked below
+    ready = await_ready(admin, {name: wanted[name] for name in created + raced}, settings)
+    for name, found in read_layouts(
+        admin, {name: ready[name] for name in raced}, settings.connect_timeout_s
+    ).items():
+        problem = layout_problem(name, found, wanted_layout(settings, wanted[name]))
+        if problem:
+            raise SettingsError(problem)
+    if created:
+        logger.info("created topics %s", ", ".join(created))
     return created
+
+
+def await_ready(
+    admin: AdminClient, topics: dict[str, int], settings: KafkaSettings
+) -> dict[str, TopicMetadata]:
+    """Wait until the broker serves each of `topics` (name: partitions) that was just created:
+    its config can be described and every partition's offsets listed. create_topics returns
+    when the controller has recorded the topic; the broker answering clients applies that a
+    moment later, and until then the next step (a service, a health check) gets
+    UNKNOWN_TOPIC_OR_PART or NOT_LEADER. Returns the topics' metadata."""
+    deadline = time.monotonic() + settings.connect_timeout_s
+    while True:
+        reason = None
+        try:
+            metadata = admin.list_topics(timeout=settings.connect_timeout_s).topics
+            reason = _unready(admin, topics, metadata, settings.connect_timeout_s)
+        except KafkaException as exc:
+            reason = _kafka_reason(exc)
+        except TimeoutError:
+            reason = "no answer"
+        if reason is None:
+            return {name: metadata[name] for name in topics}
+        if time.monotonic() >= deadline:
+            raise SettingsError(
+                f"topics {', '.join(topics)} were created but the broker did not serve them "
+                f"within {settings.connect_timeout_s:g}s (KAFKA_CONNECT_TIMEOUT_S): {reason}"
+            )
+        time.sleep(0.05)
+
+
+def _unready(
+    admin: AdminClient,
+    topics: dict[str, int],
+    metadata: dict[str, TopicMetadata],
+    timeout_s: float,
+) -> str | None:
+    """Why `topics` are not served yet, or None when they are."""
+    for name, partitions in topics.items():
+        topic = metadata.get(name)
+        if topic is None or topic.error is not None or len(topic.partitions) < partitions:
+            return f"{name} not in the broker's metadata yet"
+        if any(p.leader < 0 for p in topic.partitions.values()):
+            return f"{name} has partitions without a leader"
+    futures = [
+        *admin.describe_configs(
+            [ConfigResource(ResourceType.TOPIC, name) for name in topics], request_timeout=timeout_s
+        ).values(),
+        *admin.list_offsets(
+            {
+                TopicPartition(name, number): OffsetSpec.latest()
+                for name, partitions in topics.items()
+                for number in range(partitions)
+            },
+            request_timeout=timeout_s,
+        ).values(),
+    ]
+    for future in futures:
+        future.result(timeout=timeout_s)  # raises while the broker does not serve it yet
+    return None
 
 
 def wanted_layout(settings: KafkaSettings, partitions: int) -> TopicLayout:

@@ -212,9 +212,13 @@ class Ownership:
             return None
         if partition.stored is not None:
             return first_offset == partition.stored
-        low, _high = self._consumer.get_watermark_offsets(
-            TopicPartition(*key), timeout=self._db_timeout_s, cached=False
-        )
+        try:
+            low, _high = self._consumer.get_watermark_offsets(
+                TopicPartition(*key), timeout=self._db_timeout_s, cached=False
+            )
+        except KafkaException as exc:  # a leader moving: refused, re-read from the log start
+            logger.warning("log start of %s[%d] unknown (%s): batch refused", *key, exc)
+            return False
         return first_offset >= low
 
     def is_awaiting(self, key: PartitionKey) -> bool:

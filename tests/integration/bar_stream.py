@@ -5,12 +5,13 @@ from __future__ import annotations
 import math
 import random
 import threading
+import time
 import uuid
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
 import psycopg
-from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
 
 from shared.kafka import make_producer
 from shared.schemas import Bar, decode, encode, event_id
@@ -150,14 +151,32 @@ class PacedPublisher(threading.Thread):
         self.join(30)
 
 
+# What a partition answers while a leader moves or the broker applies a topic's creation.
+PASSING = {
+    KafkaError.NOT_LEADER_FOR_PARTITION,
+    KafkaError.LEADER_NOT_AVAILABLE,
+    KafkaError.UNKNOWN_TOPIC_OR_PART,
+    KafkaError._TIMED_OUT,
+}
+
+
 def end_offsets(settings: KafkaSettings, topic: str) -> dict[int, int]:
+    """Each partition's high watermark. A retriable error (a leader moving, a topic the broker
+    has not applied yet) is retried for up to 10 s, then raised."""
     consumer = Consumer({**settings.client_config(), "group.id": "tests-offsets"})
+    deadline = time.monotonic() + 10
     try:
-        metadata = consumer.list_topics(topic, timeout=10).topics[topic]
-        return {
-            p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
-            for p in metadata.partitions
-        }
+        while True:
+            try:
+                metadata = consumer.list_topics(topic, timeout=10).topics[topic]
+                return {
+                    p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
+                    for p in metadata.partitions
+                }
+            except KafkaException as exc:
+                if exc.args[0].code() not in PASSING or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
     finally:
         consumer.close()
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -11,11 +12,13 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from confluent_kafka import TopicPartition
 from confluent_kafka.admin import (
     AdminClient,
     AlterConfigOpType,
     ConfigEntry,
     ConfigResource,
+    OffsetSpec,
     ResourceType,
 )
 
@@ -203,3 +206,64 @@ def test_health_port_in_use_names_the_setting(service_env: dict[str, str]) -> No
     assert result.returncode == 2
     assert "HEALTH_PORT" in result.stderr and str(port) in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_created_topics_are_ready_when_the_setup_returns(stack: TestStack) -> None:
+    """The next step after the setup (a service, a health check, a test) reads the topics at
+    once: each one's config and every partition's offsets answer, on the first try. Before the
+    broker had applied its own creation, these got UNKNOWN_TOPIC_OR_PART / NOT_LEADER."""
+    for _ in range(3):
+        settings = KafkaSettings(topic_prefix=f"ready{uuid.uuid4().hex[:8]}.")
+        topics = Topics(settings.topic_prefix)
+        try:
+            assert ensure_topics(settings, topics)
+            wanted = topics.partitions(settings)
+            admin = AdminClient(settings.client_config())
+            described = admin.describe_configs(
+                [ConfigResource(ResourceType.TOPIC, name) for name in wanted]
+            )
+            for future in described.values():
+                assert future.result(timeout=10)["retention.ms"].value
+            latest = admin.list_offsets(
+                {
+                    TopicPartition(name, p): OffsetSpec.latest()
+                    for name, count in wanted.items()
+                    for p in range(count)
+                }
+            )
+            assert [future.result(timeout=10).offset for future in latest.values()] == [0] * sum(
+                wanted.values()
+            )
+        finally:
+            delete_topics(settings, topics)
+
+
+def test_two_setups_at_once_with_different_layouts_do_not_both_pass(
+    prefix_topics: tuple[KafkaSettings, Topics],
+) -> None:
+    """Two setups racing: both see no topics, both create; the one that loses gets
+    TOPIC_ALREADY_EXISTS and must still check the winner's layout, not take it on trust."""
+    settings, topics = prefix_topics
+    settings_two = settings.model_copy(update={"min_insync_replicas": 2})
+    start = threading.Barrier(2)
+    outcomes: dict[int, str] = {}
+
+    def setup(which: int, these: KafkaSettings) -> None:
+        start.wait()
+        try:
+            ensure_topics(these, topics)
+            outcomes[which] = "ok"
+        except SettingsError as exc:
+            outcomes[which] = str(exc)
+
+    threads = [
+        threading.Thread(target=setup, args=(n, s)) for n, s in enumerate((settings, settings_two))
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert sorted(outcomes) == [0, 1]
+    assert list(outcomes.values()).count("ok") == 1, outcomes
+    (refusal,) = (line for line in outcomes.values() if line != "ok")
+    assert "min.insync.replicas" in refusal and "KAFKA_MIN_INSYNC_REPLICAS" in refusal, refusal
