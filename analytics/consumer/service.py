@@ -11,8 +11,10 @@ from analytics import store
 from analytics.alerts.live import RulesInForce
 from analytics.consumer.handler import AnalyticsHandler
 from analytics.indicators import IndicatorParams
+from analytics.indicators.sessions import exchange_sessions
 from shared import services
 from shared.db import check_database
+from shared.errors import SettingsError
 from shared.health import Health
 from shared.kafka import check_broker, topics_for
 from shared.loop import run_consumer
@@ -25,7 +27,16 @@ def configured_params(settings: AnalyticsSettings) -> IndicatorParams:
     return IndicatorParams(**{f.name: getattr(settings, f.name) for f in fields(IndicatorParams)})
 
 
+def check_exchange(exchange: str) -> None:
+    """Fail fast on an exchange the calendars do not know (it was found at the first bar)."""
+    try:
+        exchange_sessions(exchange)
+    except ValueError as exc:
+        raise SettingsError(f"ANALYTICS_EXCHANGE={exchange}: {exc}") from None
+
+
 def run(settings: Settings, stop: threading.Event, health: Health) -> None:
+    check_exchange(settings.analytics.exchange)
     check_broker(settings.kafka)
     check_database(settings.postgres)
     params = configured_params(settings.analytics)

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import math
 import re
-import statistics
 from functools import lru_cache
 from typing import Any
 
 from analytics.indicators.rolling import RollingWindow, not_finite
+from analytics.indicators.sessions import exchange_sessions
 
 _INTERVAL = re.compile(r"^(\d+)(m|h|d|wk|mo)$")
 
@@ -30,39 +30,11 @@ def annualization_factor(interval: str, exchange: str = "XNYS") -> float:
         return math.sqrt(52 / count)
     if unit == "mo":
         return math.sqrt(12 / count)
-    sessions_per_year, session_minutes = _sessions(exchange)
+    sessions_per_year, session_minutes = exchange_sessions(exchange)
     if unit == "d":
         return math.sqrt(sessions_per_year / count)
     minutes = count * (60 if unit == "h" else 1)
     return math.sqrt(sessions_per_year * math.ceil(session_minutes / minutes))
-
-
-@lru_cache(maxsize=8)
-def _sessions(exchange: str) -> tuple[float, float]:
-    """(mean sessions per full calendar year, median regular session length in minutes)."""
-    from datetime import date, timedelta
-
-    from shared.calendar import get_calendar  # imported lazily: only annualisation needs it
-
-    calendar = get_calendar(exchange)
-    per_year: list[int] = []
-    lengths: list[float] = []
-    for year in range(calendar.first_day.year, calendar.last_day.year + 1):
-        first, last = date(year, 1, 1), date(year, 12, 31)
-        if first < calendar.first_day or last > calendar.last_day:
-            continue
-        sessions = 0
-        day = first
-        while day <= last:
-            session = calendar.session(day)
-            if session is not None:
-                sessions += 1
-                lengths.append((session.close - session.open).total_seconds() / 60)
-            day += timedelta(days=1)
-        per_year.append(sessions)
-    if not per_year:
-        raise ValueError(f"the {exchange} calendar covers no full year")
-    return statistics.fmean(per_year), statistics.median(lengths)
 
 
 class Volatility:

@@ -94,3 +94,14 @@ def test_log_level_debug_shows_debug_lines(level: str) -> None:
     else:
         assert debug == []
     assert "KAFKA_BOOTSTRAP_SERVERS" in result.stderr.splitlines()[-1]
+
+
+def test_an_unknown_exchange_stops_the_analytics_consumer_before_any_server() -> None:
+    """Found at startup, not at the first bar (the calendar is read in a child process)."""
+    env = closed_ports_env(ANALYTICS_EXCHANGE="NOPE")
+    result, _ = run([sys.executable, "-m", "analytics.consumer"], env)
+    assert result.returncode == 2
+    last = result.stderr.splitlines()[-1]
+    assert last.startswith("analytics.consumer: ANALYTICS_EXCHANGE=NOPE: ") and "NOPE" in last, (
+        result.stderr
+    )
