@@ -12,17 +12,14 @@ bars for many symbols, and the CPU a live stream of one-minute bars costs.
 from __future__ import annotations
 
 import math
-import os
 import random
 import time
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 
 from bench.harness import BenchTarget, Service, drain_rate, emit, make_producer, produce_all
+from bench.processes import tree_cpu_s
 from shared.calendar import get_calendar
 from shared.schemas import Bar, encode, event_id
-
-TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def daily_sessions(first: date, count: int) -> list[datetime]:
@@ -71,30 +68,6 @@ def publish(target: BenchTarget, messages: list[tuple[bytes, bytes]]) -> None:
     producer = make_producer(target.kafka, "bench-forecast")
     produce_all(producer, target.topics.market_bars, messages)
     producer.flush(60)
-
-
-def tree_cpu_s(pid: int) -> float:
-    """CPU seconds (user + system) of `pid` and every process below it, living or reaped."""
-    parents: dict[int, int] = {}
-    times: dict[int, float] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        parents[int(entry.name)] = int(fields[1])
-        # utime, stime, cutime, cstime (fields 14-17): children reaped count in their parent.
-        times[int(entry.name)] = sum(int(v) for v in fields[11:15]) / TICKS
-    tree, frontier = {pid}, [pid]
-    while frontier:
-        parent = frontier.pop()
-        for child, ppid in parents.items():
-            if ppid == parent and child not in tree:
-                tree.add(child)
-                frontier.append(child)
-    return sum(times.get(p, 0.0) for p in tree)
 
 
 def measure_backfill(target: BenchTarget, symbols: int, sessions: int, workers: int) -> None:

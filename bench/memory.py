@@ -25,6 +25,7 @@ from pathlib import Path
 from bench.delivery import publish_steady, wait_drained
 from bench.forecast_service import random_walk
 from bench.harness import Service, emit, emit_settings, fresh_target, stop_all
+from bench.processes import process_tree
 from shared.settings import ConsumerSettings, build
 
 START = datetime(2025, 3, 3, 14, 30, tzinfo=UTC)
@@ -40,26 +41,6 @@ def rss_mb(pid: int) -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) * 1024 / 1e6
     return 0.0
-
-
-def process_tree(pid: int) -> set[int]:
-    """`pid` and every process below it (the forecaster's forkserver and fit workers)."""
-    parents: dict[int, int] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
-    tree, frontier = {pid}, [pid]
-    while frontier:
-        parent = frontier.pop()
-        for child, ppid in parents.items():
-            if ppid == parent and child not in tree:
-                tree.add(child)
-                frontier.append(child)
-    return tree
 
 
 class TreeSampler(threading.Thread):
