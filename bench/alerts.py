@@ -33,7 +33,7 @@ from bench.harness import (
     emit_settings,
     fresh_target,
     histogram_quantile,
-    make_producer,
+    load_producer,
     subtract_buckets,
 )
 
@@ -42,7 +42,7 @@ METRIC = "pipeline_alert_commit_latency_seconds_bucket"
 
 def steady(target, messages: list[tuple[bytes, bytes]], rate: int) -> None:  # noqa: ANN001
     """Publish `messages` at `rate` per second in 10 ms ticks."""
-    producer = make_producer(target.kafka, "bench-alerts")
+    producer = load_producer(target, "bench-alerts")
     per_tick = max(1, rate // 100)
     started = time.monotonic()
     for tick, first in enumerate(range(0, len(messages), per_tick)):

@@ -11,7 +11,7 @@ import psycopg
 from confluent_kafka import KafkaError, Message
 from confluent_kafka.admin import AdminClient
 
-from bench.harness import BenchTarget, Service, make_producer
+from bench.harness import BenchTarget, Service, load_producer
 from pipeline.figures import StoredOffsets, Watermarks
 from pipeline.lag import stored_offsets, watermarks
 
@@ -44,7 +44,7 @@ def publish_steady(
     takes them), straight to market.bars (the replay producer polls and cannot hold a steady
     rate). CreateTime is set when each is produced: the start of every latency the services
     measure."""
-    producer = make_producer(target.kafka, "bench-load")
+    producer = load_producer(target, "bench-load")
     deliveries = Deliveries()
     per_tick = max(1, rate // 100) if rate else len(messages) or 1
     started = time.monotonic()
