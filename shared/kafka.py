@@ -131,11 +131,16 @@ def check_broker(settings: KafkaSettings) -> None:
     admin = AdminClient(settings.client_config())
     try:
         admin.list_topics(timeout=settings.connect_timeout_s)
+        return
     except KafkaException as exc:
-        raise SettingsError(
-            f"Kafka at KAFKA_BOOTSTRAP_SERVERS={settings.bootstrap_servers} did not answer within "
-            f"{settings.connect_timeout_s:g}s ({exc.args[0].str() if exc.args else exc})"
-        ) from None
+        reason = exc.args[0].str() if exc.args else str(exc)
+    # Destroyed before the one line goes out: its threads log each failed connect to stderr,
+    # and one of those landing after the line hid it from whoever reads the last line.
+    del admin
+    raise SettingsError(
+        f"Kafka at KAFKA_BOOTSTRAP_SERVERS={settings.bootstrap_servers} did not answer within "
+        f"{settings.connect_timeout_s:g}s ({reason})"
+    )
 
 
 def _kafka_reason(exc: KafkaException) -> str:

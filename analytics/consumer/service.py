@@ -36,6 +36,9 @@ def check_exchange(exchange: str) -> None:
 
 
 def run(settings: Settings, stop: threading.Event, health: Health) -> None:
+    # The reload handler first: until it is in place a SIGHUP ends the process (the default).
+    rules = RulesInForce(settings.alert_rules.rules_path)
+    rules.install_sighup()
     check_exchange(settings.analytics.exchange)
     check_broker(settings.kafka)
     check_database(settings.postgres)
@@ -44,8 +47,6 @@ def run(settings: Settings, stop: threading.Event, health: Health) -> None:
     with psycopg.connect(settings.postgres.conninfo()) as conn:
         params_id = store.params_id(conn, params)
     group = settings.consumer.group_analytics
-    rules = RulesInForce(settings.alert_rules.rules_path)
-    rules.install_sighup()
     handler = AnalyticsHandler(
         group,
         params,

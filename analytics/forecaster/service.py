@@ -35,12 +35,13 @@ def forecast_params(settings: ForecastSettings) -> ForecastParams:
 
 
 def run(settings: Settings, stop: threading.Event, health: Health) -> None:
+    # The reload handler first: until it is in place a SIGHUP ends the process (the default).
+    rules = RulesInForce(settings.alert_rules.rules_path)
+    rules.install_sighup()
     check_broker(settings.kafka)
     check_database(settings.postgres)
     forecast = settings.forecast
     workers = (os.cpu_count() or 1) if forecast.workers is None else forecast.workers
-    rules = RulesInForce(settings.alert_rules.rules_path)
-    rules.install_sighup()
     pool = FitPool(forecast_params(forecast), workers, forecast.fit_nice)
     try:
         handler = ForecastHandler(

@@ -122,6 +122,12 @@ def test_default_rules_fire_and_resolve_where_the_data_says_and_a_replay_adds_no
     assert forks == 0
 
 
+def indicator_rows(settings: Settings) -> int:
+    with psycopg.connect(settings.postgres.conninfo()) as conn:
+        (count,) = conn.execute("SELECT count(*) FROM indicators").fetchone()  # type: ignore[misc]
+    return count
+
+
 def test_sighup_swaps_only_a_valid_rules_file(
     settings_factory: Callable[..., Settings],
     topics: Topics,
@@ -144,6 +150,9 @@ def test_sighup_swaps_only_a_valid_rules_file(
     bars = random_walk_bars(["AAPL"], 30, seed=1)
     try:
         publish_bars(settings.kafka, topics.market_bars, bars[:10])
+        # Signalled once the service is in its loop (its first bars stored): a SIGHUP before
+        # it has read its rules file has nothing to reload.
+        wait_for(lambda: indicator_rows(settings) == 10, 60, "the first bars' indicators")
         rules.write_text(default.read_text().replace('op = ">"', 'op = "=>"', 1))
         service.process.send_signal(signal.SIGHUP)  # type: ignore[union-attr]
         publish_bars(settings.kafka, topics.market_bars, bars[10:20])
