@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 import uuid
@@ -343,10 +344,13 @@ def load_producer(target: BenchTarget, client_id: str, timeout_s: float = 30.0) 
     (librdkafka waits that long before asking when no connection is up yet): CreateTime is set
     at produce(), so a steady phase started at once charged those 500 ms to the pipeline's
     latency (about 1,000 bars at 2,000/s: more than the slowest 1% by themselves)."""
-    states: list[str] = []
+    assigned = threading.Event()
 
     def on_stats(raw: str) -> None:
-        states.append(json.loads(raw).get("eos", {}).get("idemp_state", ""))
+        if assigned.is_set():
+            return  # still called every 50 ms (the interval is fixed at creation): not parsed
+        if json.loads(raw).get("eos", {}).get("idemp_state") == "Assigned":
+            assigned.set()
 
     producer = Producer(
         {
@@ -356,7 +360,7 @@ def load_producer(target: BenchTarget, client_id: str, timeout_s: float = 30.0) 
         }
     )
     deadline = time.monotonic() + timeout_s
-    while "Assigned" not in states:
+    while not assigned.is_set():
         if time.monotonic() > deadline:
             raise RuntimeError(f"bench producer {client_id}: no producer id after {timeout_s:g}s")
         producer.poll(0.05)

@@ -27,7 +27,9 @@ def exchange_sessions(exchange: str) -> tuple[float, float]:
     """(mean sessions per full calendar year, median regular session length in minutes)."""
     if "exchange_calendars" in sys.modules:
         return count_sessions(exchange)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), *sys.path])}
+    # The same interpreter (its site-packages come with it); this package from the repo.
+    paths = [str(REPO_ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(paths)}
     done = subprocess.run(  # noqa: S603 (our own interpreter and module)
         [sys.executable, "-c", CHILD, exchange],
         capture_output=True,

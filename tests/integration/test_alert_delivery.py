@@ -3,7 +3,6 @@ or repeats, the outbox relay crashed between publish and mark, a flaky webhook, 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import signal
 import subprocess
@@ -13,7 +12,6 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -29,33 +27,15 @@ from shared.kafka import Topics
 from shared.settings import KafkaSettings, PostgresSettings
 from tests.conftest import REPO_ROOT
 from tests.integration import stacks
+from tests.integration.alert_machines import alert_row as row
 from tests.integration.processes import ServiceProcess, free_port, wait_for
 
 RELAY = "analytics.alert_relay"
-T0 = datetime(2024, 3, 1, tzinfo=UTC)
 FAST_RELAY = {
     "ALERT_RELAY_POLL_S": "0.2",
     "ALERT_RETRY_INITIAL_S": "0.1",
     "ALERT_RETRY_MAX_S": "0.5",
 }
-
-
-def row(machine: str, day: int, state: str = "firing", *, historical: bool = False) -> AlertRow:
-    symbol = machine.split("-")[0]
-    return AlertRow(
-        fingerprint=hashlib.md5(machine.encode()).hexdigest(),  # noqa: S324 (an id, not security)
-        rule_id=f"rule-{machine}",
-        rules_version="v1",
-        severity="warning",
-        symbol=symbol,
-        interval="1d",
-        state=state,  # type: ignore[arg-type]
-        value=71.5,
-        threshold=70.0,
-        message=f"{symbol} 1d RSI 71.5 > 70 ({machine})",
-        bar_ts=T0 + timedelta(days=day),
-        historical=historical,
-    )
 
 
 def insert(pg: PostgresSettings, rows: list[AlertRow]) -> list[int]:

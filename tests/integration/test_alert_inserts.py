@@ -4,34 +4,16 @@ checked against a model of that row-by-row insert."""
 
 from __future__ import annotations
 
-import hashlib
 import random
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 
 import psycopg
 
 from analytics.alerts.store import CHANNEL, AlertRow, insert_alert_events
 from shared.settings import PostgresSettings
+from tests.integration.alert_machines import alert_row as row
 
-T0 = datetime(2024, 3, 1, tzinfo=UTC)
 Key = tuple[str, datetime, str]
-
-
-def row(machine: str, minute: int, state: str = "firing") -> AlertRow:
-    return AlertRow(
-        fingerprint=hashlib.md5(machine.encode()).hexdigest(),  # noqa: S324 (an id, not security)
-        rule_id=f"rule-{machine}",
-        rules_version="v1",
-        severity="info",
-        symbol=machine.upper(),
-        interval="1m",
-        state=state,  # type: ignore[arg-type]
-        value=1.5,
-        threshold=1.0,
-        message=f"{machine} {state} at {minute}",
-        bar_ts=T0 + timedelta(minutes=minute),
-        historical=False,
-    )
 
 
 def key(alert: AlertRow) -> Key:
