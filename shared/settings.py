@@ -487,6 +487,9 @@ class ForecastSettings(BaseSettings):
     # How much lower the fit processes' CPU priority is (os.nice): fits yield to the services
     # whose latency counts. 0 keeps the consumer's priority.
     fit_nice: int = Field(10, ge=0, le=19)
+    # The fit processes run under SCHED_IDLE: only on CPU time nothing else wants (a busy
+    # machine delays forecasts, never the other services' batches). Off: niceness alone.
+    fit_idle: bool = True
     # Due origins one batch hands the pool at most; the rest of the batch waits for the next.
     max_origins_per_batch: int = Field(200, ge=1)
     exchange: str = "XNYS"

@@ -42,7 +42,7 @@ def run(settings: Settings, stop: threading.Event, health: Health) -> None:
     check_database(settings.postgres)
     forecast = settings.forecast
     workers = (os.cpu_count() or 1) if forecast.workers is None else forecast.workers
-    pool = FitPool(forecast_params(forecast), workers, forecast.fit_nice)
+    pool = FitPool(forecast_params(forecast), workers, forecast.fit_nice, forecast.fit_idle)
     try:
         handler = ForecastHandler(
             settings.consumer.group_forecaster,

@@ -1,4 +1,4 @@
-"""The fit workers run at the lower CPU priority FORECAST_FIT_NICE asks for."""
+"""The fit workers run at the lower CPU priority FORECAST_FIT_NICE and FORECAST_FIT_IDLE ask for."""
 
 from __future__ import annotations
 
@@ -18,3 +18,19 @@ def test_workers_run_niced_and_the_consumer_keeps_its_priority() -> None:
         pool.close()
     assert worker == min(19, mine + 5)
     assert os.nice(0) == mine
+
+
+def _worker_policy(idle: bool) -> int:
+    pool = FitPool(ForecastParams(), workers=1, idle=idle)
+    try:
+        assert pool._executor is not None  # noqa: SLF001 (the worker's own policy)
+        return pool._executor.submit(os.sched_getscheduler, 0).result(timeout=60)  # noqa: SLF001
+    finally:
+        pool.close()
+
+
+def test_idle_workers_run_under_sched_idle_and_the_consumer_keeps_its_policy() -> None:
+    mine = os.sched_getscheduler(0)
+    assert _worker_policy(idle=True) == os.SCHED_IDLE
+    assert _worker_policy(idle=False) == mine
+    assert os.sched_getscheduler(0) == mine
