@@ -6,6 +6,14 @@
   `analytics_p50_latency_ms` / `analytics_p99_latency_ms` and `forecaster_…` come from each
   service's pipeline_alert_commit_latency_seconds: Kafka CreateTime of the bar that changed an
   alert's state → the COMMIT of the transaction that stored the alert.
+- The forecaster's cadence is `--forecast-every` bars (default 200) and each symbol's one-minute
+  grid is offset by `i mod every` minutes (`--no-stagger`: all symbols share one grid), so the
+  fits the forecast-breach rule needs arrive as a steady demand: 2,000 bars/s / 200 = 10 fits/s,
+  six times what the default settings ask of a live pipeline of 500 one-minute series (an
+  origin every 5 bars: 500 / 60 / 5 = 1.7 fits/s). The bars arrive 240 times faster than real
+  time, so the live default of every 5 bars would ask 400 fits/s (~20-50 fit here on 2 cores)
+  and the forecaster's latency would be its backlog, whatever its design; with one shared grid
+  the 500 series' origins fall due in the same instant (a burst of 500 fits every 25 s).
 - `notify_to_watch_ms_p99`: alert events inserted by the bench itself, one per transaction, from
   the COMMIT returning to `python -m analytics.watch_alerts --json` printing them.
 """
@@ -124,21 +132,45 @@ def main() -> None:
     parser.add_argument("--rate", type=int, default=2000)
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--warm", type=int, default=125, help="bars per symbol before the run")
+    parser.add_argument(
+        "--forecast-every", type=int, default=200, help="FORECAST_EVERY of the forecaster"
+    )
+    parser.add_argument(
+        "--no-stagger",
+        dest="stagger",
+        action="store_false",
+        help="every symbol on one grid (origins of all series at once)",
+    )
     args = parser.parse_args()
     if args.smoke:
+        # The full run's fit demand (10 fits/s) at a tenth of its rate.
         args.symbols, args.rate, args.seconds, args.warm = 20, 200, 3.0, 125
+        args.forecast_every = 20
     per_symbol = int(args.rate * args.seconds) // args.symbols
     stamps = [
         datetime(2025, 3, 3, 14, 30, tzinfo=UTC) + timedelta(minutes=i)
         for i in range(args.warm + per_symbol)
     ]
-    messages = random_walk(args.symbols, stamps, "1m", seed=4)
+    offsets = [
+        timedelta(minutes=(i % args.forecast_every) if args.stagger else 0)
+        for i in range(args.symbols)
+    ]
+    messages = random_walk(args.symbols, stamps, "1m", seed=4, offsets=offsets)
     warm, live = messages[: args.symbols * args.warm], messages[args.symbols * args.warm :]
     with fresh_target("alerts") as target:
-        emit_settings(target, symbols=args.symbols, rate=args.rate, seconds=args.seconds)
+        emit_settings(
+            target,
+            symbols=args.symbols,
+            rate=args.rate,
+            seconds=args.seconds,
+            forecast_every=args.forecast_every,
+            stagger=args.stagger,
+        )
         publish(target, warm)
         analytics = Service("analytics.consumer", target)
-        forecaster = Service("analytics.forecaster", target)
+        forecaster = Service(
+            "analytics.forecaster", target, FORECAST_EVERY=str(args.forecast_every)
+        )
         try:
             analytics.wait_ready()
             forecaster.wait_ready()

@@ -36,6 +36,7 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 from confluent_kafka.admin import AdminClient
 
+from analytics.packed_state import state_document
 from bench.delivery import (
     behind,
     below_stored,
@@ -152,10 +153,10 @@ def forecaster_counts(target: BenchTarget, group: str) -> dict[str, int]:
     """Bars each series of the forecaster's state has been fed (committed with its offsets)."""
     with psycopg.connect(target.postgres.conninfo()) as conn:
         rows = conn.execute(
-            "SELECT symbol, (state ->> 'bars')::int FROM analytics_state WHERE consumer_group = %s",
+            "SELECT symbol, packed_state, state FROM analytics_state WHERE consumer_group = %s",
             (group,),
         ).fetchall()
-    return dict(rows)
+    return {symbol: int(state_document(packed, legacy)["bars"]) for symbol, packed, legacy in rows}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -33,16 +33,22 @@ def daily_sessions(first: date, count: int) -> list[datetime]:
 
 
 def random_walk(
-    symbols: int, stamps: list[datetime], interval: str, seed: int
+    symbols: int,
+    stamps: list[datetime],
+    interval: str,
+    seed: int,
+    offsets: list[timedelta] | None = None,
 ) -> list[tuple[bytes, bytes]]:
-    """Synthetic bars (source 'bench', never mixed with real data), in time order."""
+    """Synthetic bars (source 'bench', never mixed with real data), in time order. `offsets`:
+    symbol i's bars are stamped `offsets[i]` after `stamps` (a phase of its own)."""
     rng = random.Random(seed)  # noqa: S311 - reproducible bench prices, not secrets
     closes = [rng.uniform(20, 500) for _ in range(symbols)]
     fetched_at = datetime.now(UTC)
     messages = []
-    for ts in stamps:
+    for stamp in stamps:
         for s in range(symbols):
             symbol = f"B{s:04d}"
+            ts = stamp + offsets[s] if offsets else stamp
             open_ = closes[s]
             close = open_ * math.exp(rng.gauss(0.0, 0.015))
             closes[s] = close

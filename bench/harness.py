@@ -266,7 +266,7 @@ def peak_rss_mb(pid: int) -> float:
 def histogram_quantile(buckets: list[tuple[dict[str, str], float]], quantile: float) -> float:
     """Prometheus-style quantile from cumulative `le` buckets, linear within a bucket."""
     points = sorted((float(labels["le"]), count) for labels, count in buckets)
-    total = points[-1][1]
+    total = points[-1][1] if points else 0
     if total == 0:
         return float("nan")
     rank = quantile * total

@@ -38,9 +38,14 @@ FITS = Counter(
     "Forecast origins fitted, by outcome (fitted, failed, timeout) and kind (search, refit)",
     ["outcome", "kind"],
 )
+PENDING_ORIGINS = Gauge(
+    "pipeline_forecast_pending_origins",
+    "Origins committed with their fit still running in the background (applied once done)",
+)
 FIT_SECONDS = Histogram(
     "pipeline_forecast_fit_round_seconds",
-    "Wall time of one round of a batch's origin fits (run in parallel in the pool)",
+    "Wall time a batch waited for origin fits: one round run in parallel in the pool, or a "
+    "pending origin's fit",
     buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
 )
 FIT_DURATION = Histogram(

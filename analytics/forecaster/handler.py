@@ -6,9 +6,19 @@ process pool, and their results depend only on their windows. Three passes over 
    stop once `max_origins` are due, so a backfill never holds one batch past
    max.poll.interval.ms (the rest of the batch is the next one);
 2. fit the due origins in rounds: round r fits every series' r-th origin in parallel (a series'
-   origins are sequential: each one may reuse the order the previous one found);
+   origins are sequential: each one may reuse the order the previous one found). First, though,
+   a touched series' *pending* origin (below) gets its outcome, waited for if need be; and a
+   series' last origin is left pending when it is the series' last bar in the batch;
 3. walk the fed bars again: score open forecasts whose step this bar is, then open the origin
    made at this bar. Step k of an origin is always the k-th bar of the series after it.
+
+Pending origins keep a fit off the batch's path (with worker processes): the batch that makes
+an origin commits at once, with the series marked `pending` in its state, and the fit runs in
+the background. Its outcome is applied (origin, forecasts, opened for scoring) by the series'
+next batch before any of that batch's bars, or earlier by a sweep once the fit is done
+(`sweep_due`), so bars and alerts are exactly those of a run that waited: only the
+transaction that writes an origin's rows differs. A pending fit's job is the state's own window
+and cached order, so a restart or another member fits it again from the state alone.
 """
 
 from __future__ import annotations
@@ -16,6 +26,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -36,14 +47,21 @@ from analytics.alerts.rules import RuleSet
 from analytics.alerts.store import AlertRow, insert_alert_events
 from analytics.forecaster import store
 from analytics.forecaster.clock import BarClock
-from analytics.forecaster.pool import FitJob, FitPool
+from analytics.forecaster.pool import FitJob, FitPool, FitResult
 from analytics.forecaster.series import ForecastSeries, OpenOrigin
 from ml.metrics import naive_scale
 from ml.outcome import Outcome
 from ml.params import ForecastParams
 from ml.schedule import is_origin
 from shared.loop import Effects, Handler, PartitionKey, Record
-from shared.metrics import ALERT_COMMIT_LATENCY, BARS_SKIPPED, FIT_DURATION, FIT_SECONDS, FITS
+from shared.metrics import (
+    ALERT_COMMIT_LATENCY,
+    BARS_SKIPPED,
+    FIT_DURATION,
+    FIT_SECONDS,
+    FITS,
+    PENDING_ORIGINS,
+)
 from shared.schemas import Bar
 from shared.validation import decode_bar
 
@@ -71,6 +89,8 @@ class ForecastRows:
         default_factory=list
     )  # each alert's bar's CreateTime  # forecast breaches, inserted last
     touched: dict[SeriesKey, tuple[int, ForecastSeries]] = field(default_factory=dict)
+    # Touched series whose committed state had a pending origin: that origin, to resolve first.
+    resolving: dict[SeriesKey, DueOrigin] = field(default_factory=dict)
     skipped: int = 0
     swept: str | None = None  # a sweep's rules version (see Handler.sweep_due)
 
@@ -95,6 +115,10 @@ class ForecastHandler(Handler):
         self._pool = pool
         self._max_origins = max_origins
         self._clocks: dict[str, BarClock] = {}
+        # Fits of pending origins in the pool: series -> (its bar count at the origin, future),
+        # and those done (a sweep applies them). A memo: any entry can be refitted, same result.
+        self._inflight: dict[SeriesKey, tuple[int, Future[FitResult]]] = {}
+        self._finished: set[tuple[SeriesKey, int]] = set()
 
     def decode(self, message: Message) -> Bar:
         return decode_bar(message.value())
@@ -108,6 +132,8 @@ class ForecastHandler(Handler):
             conn, self._group, sorted(by_number)
         ).items():
             states[by_number[partition]][series_key] = series
+            if series.pending:
+                self._start_pending(series_key, series)
         self._sweeps.loaded(s.alerts for series_map in states.values() for s in series_map.values())
         return states
 
@@ -115,8 +141,10 @@ class ForecastHandler(Handler):
         self, records: Sequence[Record], states: Mapping[PartitionKey, PartitionSeries | None]
     ) -> Effects:
         rules = self._rules.current()  # a reload asked for by SIGHUP takes effect here
-        if not records and self._sweeps.sweeping is not None:
-            return self._sweep(rules, states)
+        if not records:
+            if self._sweeps.sweeping is not None:
+                return self._sweep(rules, states)
+            return self._apply_finished(states)
         rows = ForecastRows()
         new_states: dict[PartitionKey, PartitionSeries] = {}
         fed: list[tuple[SeriesKey, int, Bar, int]] = []
@@ -166,6 +194,8 @@ class ForecastHandler(Handler):
             series_map = new_states[partition_key] = dict(states.get(partition_key) or {})
         committed = series_map.get(key)
         series = ForecastSeries.new(self._params.window) if committed is None else committed.copy()
+        if committed is not None and committed.pending:
+            rows.resolving[key] = _pending_origin(committed)
         series_map[key] = series
         rows.touched[key] = (record.partition, series)
         return series
@@ -175,24 +205,117 @@ class ForecastHandler(Handler):
     ) -> dict[tuple[SeriesKey, int], tuple[DueOrigin, Outcome]]:
         outcomes: dict[tuple[SeriesKey, int], tuple[DueOrigin, Outcome]] = {}
         cached = {
-            key: (rows.touched[key][1].order, rows.touched[key][1].refits_left) for key in due
+            key: (rows.touched[key][1].order, rows.touched[key][1].refits_left)
+            for key in {*due, *rows.resolving}
         }
+        # Pending origins from earlier batches first: a series' origins are sequential.
+        for key, origin in rows.resolving.items():
+            job = FitJob(origin.window, *cached[key])
+            started = time.monotonic()
+            result = self._pool.result(self._submitted(key, origin.bars, job), job)
+            FIT_SECONDS.observe(time.monotonic() - started)
+            self._fitted(key, origin, result, outcomes, cached)
+            series = rows.touched[key][1]
+            series.pending = False
+            self._open(key, origin, result.outcome, rows)
+        # A series' last origin is left pending when nothing of this batch follows it.
+        deferred: dict[SeriesKey, DueOrigin] = {}
+        if self._pool.background:
+            for key, origins in due.items():
+                if origins[-1].bars == rows.touched[key][1].bars:
+                    deferred[key] = origins.pop()
         for round_ in range(max((len(origins) for origins in due.values()), default=0)):
             jobs = [(key, origins[round_]) for key, origins in due.items() if len(origins) > round_]
             started = time.monotonic()
             results = self._pool.fit([FitJob(o.window, *cached[key]) for key, o in jobs])
             FIT_SECONDS.observe(time.monotonic() - started)
             for (key, origin), result in zip(jobs, results, strict=True):
-                outcome = result.outcome
-                outcomes[(key, origin.bars)] = (origin, outcome)
-                cached[key] = (outcome.order, outcome.refits_left)
-                labels = (outcome.status.value, "search" if outcome.searched else "refit")
-                FITS.labels(*labels).inc()
-                FIT_DURATION.labels(*labels).observe(result.seconds)
+                self._fitted(key, origin, result, outcomes, cached)
         for key, (order, refits_left) in cached.items():
             series = rows.touched[key][1]
             series.order, series.refits_left = order, refits_left
+        for key, origin in deferred.items():
+            rows.touched[key][1].pending = True
+            self._submitted(key, origin.bars, FitJob(origin.window, *cached[key]))
         return outcomes
+
+    @staticmethod
+    def _fitted(
+        key: SeriesKey,
+        origin: DueOrigin,
+        result: FitResult,
+        outcomes: dict[tuple[SeriesKey, int], tuple[DueOrigin, Outcome]],
+        cached: dict[SeriesKey, tuple[tuple[int, int, int] | None, int]],
+    ) -> None:
+        outcome = result.outcome
+        outcomes[(key, origin.bars)] = (origin, outcome)
+        cached[key] = (outcome.order, outcome.refits_left)
+        labels = (outcome.status.value, "search" if outcome.searched else "refit")
+        FITS.labels(*labels).inc()
+        FIT_DURATION.labels(*labels).observe(result.seconds)
+
+    # -- pending origins ---------------------------------------------------------------
+
+    def _submitted(self, key: SeriesKey, bars: int, job: FitJob) -> Future[FitResult]:
+        """The pool's future for the pending origin at bar `bars` of `key` (started if not yet)."""
+        entry = self._inflight.get(key)
+        if entry is not None and entry[0] == bars:
+            return entry[1]
+        future = self._pool.submit(job)
+        self._inflight[key] = (bars, future)
+        PENDING_ORIGINS.set(len(self._inflight))
+
+        def finished(done: Future[FitResult]) -> None:  # in the pool's thread
+            if self._inflight.get(key, (0, None))[1] is done:
+                self._finished.add((key, bars))
+
+        future.add_done_callback(finished)
+        return future
+
+    def _start_pending(self, key: SeriesKey, series: ForecastSeries) -> None:
+        origin = _pending_origin(series)
+        self._submitted(key, origin.bars, FitJob(origin.window, series.order, series.refits_left))
+
+    def _apply_finished(self, states: Mapping[PartitionKey, PartitionSeries | None]) -> Effects:
+        """A sweep: the outcomes of pending origins whose fit is done, applied to their series
+        (origin and forecast rows, opened for scoring). Fits of series this member no longer
+        holds are forgotten."""
+        finished = set(self._finished)
+        rows = ForecastRows()
+        new_states: dict[PartitionKey, PartitionSeries] = {}
+        matched: set[tuple[SeriesKey, int]] = set()
+        for partition_key, series_map in states.items():
+            for key, bars in finished:
+                series = (series_map or {}).get(key)
+                if series is None or not series.pending or series.bars != bars:
+                    continue
+                matched.add((key, bars))
+                origin = _pending_origin(series)
+                job = FitJob(origin.window, series.order, series.refits_left)
+                result = self._pool.result(self._submitted(key, bars, job), job)
+                copy = series.copy()
+                self._fitted(key, origin, result, {}, {})
+                copy.order, copy.refits_left = result.outcome.order, result.outcome.refits_left
+                copy.pending = False
+                updated = new_states.setdefault(partition_key, dict(series_map or {}))
+                updated[key] = copy
+                rows.touched[key] = (partition_key[1], copy)
+                self._open(key, origin, result.outcome, rows)
+        for key, bars in finished - matched:
+            self._finished.discard((key, bars))
+            if self._inflight.get(key, (None,))[0] == bars:
+                del self._inflight[key]
+        PENDING_ORIGINS.set(len(self._inflight))
+        return Effects(rows=rows, states=new_states)
+
+    def _forget_applied(self, rows: ForecastRows) -> None:
+        """After a commit: drop the fits whose outcome the committed states now hold."""
+        for key, (_partition, series) in rows.touched.items():
+            entry = self._inflight.get(key)
+            if entry is not None and not (series.pending and entry[0] == series.bars):
+                del self._inflight[key]
+                self._finished.discard((key, entry[0]))
+        PENDING_ORIGINS.set(len(self._inflight))
 
     def _score_and_open(
         self,
@@ -212,9 +335,15 @@ class ForecastHandler(Handler):
             if step < horizon:
                 still_open.append(origin)
         series.open = still_open
-        if made is None:
-            return
-        origin, outcome = made
+        if made is not None:
+            self._open(key, *made, rows)
+
+    def _open(
+        self, key: SeriesKey, origin: DueOrigin, outcome: Outcome, rows: ForecastRows
+    ) -> None:
+        """The rows of an origin's outcome; fitted forecasts are opened for scoring."""
+        series = rows.touched[key][1]
+        horizon = self._params.horizon
         clock = self._clock(key[1])
         targets = [clock.target(origin.ts, k) for k in range(1, horizon + 1)]
         scale = naive_scale(np.exp(np.asarray(origin.window)))
@@ -266,8 +395,9 @@ class ForecastHandler(Handler):
 
     def sweep_due(self) -> bool:
         """After a rules reload (or a load that found machines of replaced rules): resolve the
-        orphaned forecast-breach machines of every loaded series now."""
-        return self._sweeps.due()
+        orphaned forecast-breach machines of every loaded series now. Else, once pending fits
+        are done: apply their outcomes (forecasts appear without waiting for the next bar)."""
+        return self._sweeps.due() or bool(self._finished)
 
     def _sweep(
         self, rules: RuleSet, states: Mapping[PartitionKey, PartitionSeries | None]
@@ -287,6 +417,7 @@ class ForecastHandler(Handler):
 
     def committed(self, effects: Effects, committed_at_ms: float) -> None:
         self._sweeps.committed(effects.rows.swept)
+        self._forget_applied(effects.rows)
         for created_ms in effects.rows.alert_created_ms:
             ALERT_COMMIT_LATENCY.labels("forecaster").observe((committed_at_ms - created_ms) / 1000)
 
@@ -305,6 +436,14 @@ class ForecastHandler(Handler):
         if clock is None:
             clock = self._clocks[interval] = BarClock(self._exchange, interval)
         return clock
+
+
+def _pending_origin(series: ForecastSeries) -> DueOrigin:
+    """A committed state's pending origin: its last bar, with the window as it is (no bar was
+    fed after a pending origin: the batch that feeds one applies the origin first)."""
+    if series.last_ts is None or series.split_basis is None:
+        raise ValueError("a pending origin in a series that has no bar")
+    return DueOrigin(series.last_ts, series.bars, tuple(series.log_closes), series.split_basis)
 
 
 def _errors(key: SeriesKey, origin: OpenOrigin, step: int, bar: Bar) -> list[tuple[Any, ...]]:

@@ -15,7 +15,7 @@ import select
 import threading
 import time
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 
@@ -143,10 +143,38 @@ class FitPool:
             )
         except BrokenProcessPool:
             # A worker died (killed, out of memory): start a new pool; the batch fits again.
-            logger.warning("a fit worker died: restarting the pool")
-            self.close()
-            self._start()
+            self._restart()
             return self._fit_here(jobs)
+
+    @property
+    def background(self) -> bool:
+        """Whether fits run in worker processes (submit returns before the fit is done)."""
+        return self._executor is not None
+
+    def submit(self, job: FitJob) -> Future[FitResult]:
+        """Start fitting `job`; in-process pools fit it now and return a done future."""
+        if self._executor is not None:
+            try:
+                return self._executor.submit(fit_one, job, self._params)
+            except BrokenProcessPool:
+                self._restart()
+        done: Future[FitResult] = Future()
+        done.set_result(self._fit_here([job])[0])
+        return done
+
+    def result(self, future: Future[FitResult], job: FitJob) -> FitResult:
+        """The outcome of a submitted `job`; fitted here if its worker died."""
+        try:
+            return future.result()
+        except BrokenProcessPool:
+            if self._executor is not None and getattr(self._executor, "_broken", False):
+                self._restart()
+            return self._fit_here([job])[0]
+
+    def _restart(self) -> None:
+        logger.warning("a fit worker died: restarting the pool")
+        self.close()
+        self._start()
 
     def _fit_here(self, jobs: Sequence[FitJob]) -> list[FitResult]:
         """In this process, with one BLAS thread like the workers: the same numbers."""

@@ -63,6 +63,11 @@ class ForecastSeries:
     refits_left: int = 0
     open: list[OpenOrigin] = field(default_factory=list)
     alerts: AlertState = field(default_factory=AlertState)  # the forecast-breach machines
+    # The last bar is an origin whose fit runs in the background: the batch that made it
+    # committed without waiting. Its fit job is this state's window, order and refits_left
+    # (the next bar of the series, or a sweep once the fit is done, applies the outcome
+    # first), so a restart fits it again from the state alone.
+    pending: bool = False
 
     @classmethod
     def new(cls, window: int) -> ForecastSeries:
@@ -79,6 +84,7 @@ class ForecastSeries:
             self.refits_left,
             list(self.open),
             self.alerts.copy(),
+            self.pending,
         )
 
     def feed(self, ts: datetime, close: float, split_basis: float) -> None:
@@ -103,6 +109,7 @@ class ForecastSeries:
             "refits_left": self.refits_left,
             "open": [origin.to_state() for origin in self.open],
             "alerts": self.alerts.to_state(),
+            "pending": self.pending,
         }
 
     @classmethod
@@ -119,4 +126,5 @@ class ForecastSeries:
             int(state["refits_left"]),
             [OpenOrigin.from_state(origin) for origin in state["open"]],
             AlertState.from_state(state["alerts"]) if "alerts" in state else AlertState(),
+            bool(state.get("pending", False)),
         )

@@ -3,6 +3,7 @@ direct fit, one outcome per scheduled origin, and the same tables after crashes 
 
 from __future__ import annotations
 
+import json
 import math
 import random
 import shutil
@@ -18,7 +19,10 @@ from analytics.alerts.live import RulesInForce
 from analytics.forecaster.clock import BarClock
 from analytics.forecaster.handler import ForecastHandler
 from analytics.forecaster.pool import FitPool
+from analytics.forecaster.series import ForecastSeries
 from analytics.forecaster.service import forecast_params
+from analytics.forecaster.store import load_series, save_series
+from analytics.packed_state import state_document
 from ml.yahoo_recordings import read_chart
 from producer.market.service import poll_once
 from shared.kafka import Topics
@@ -149,8 +153,21 @@ def forecaster(env: dict[str, str], tmp_path: Path, group: str, **extra: Any) ->
     )
 
 
+def no_pending_origin(pg: PostgresSettings, group: str) -> bool:
+    """No series of the group has an origin whose fit still runs in the background."""
+    with psycopg.connect(pg.conninfo()) as conn:
+        rows = conn.execute(
+            "SELECT packed_state, state FROM analytics_state WHERE consumer_group = %s", [group]
+        ).fetchall()
+    return not any(state_document(packed, legacy).get("pending") for packed, legacy in rows)
+
+
 def wait_forecast(pg: PostgresSettings, kafka: KafkaSettings, group: str, topic: str) -> None:
-    wait_for(lambda: drained(pg, kafka, group, topic), 120, "the forecaster to drain")
+    wait_for(
+        lambda: drained(pg, kafka, group, topic) and no_pending_origin(pg, group),
+        120,
+        "the forecaster to drain and apply its pending origins",
+    )
 
 
 def test_replayed_daily_series_give_the_direct_fits_on_schedule(
@@ -311,3 +328,41 @@ def test_crashes_and_a_second_replica_leave_the_tables_of_an_uninterrupted_run(
     failed = {row[0]: row[4] for row in stored["origins"] if row[3] == "failed"}
     assert set(failed) >= {"FLAT", "BOOM"} and all(failed.values())
     assert not any(row[3] == "failed" for row in stored["origins"] if row[0] == "AAPL")
+
+
+def test_a_state_stored_as_json_before_loads_and_is_stored_packed_again(
+    pg_settings: PostgresSettings, group: str
+) -> None:
+    """Forecaster states are MessagePack in packed_state; a row written as json before still
+    loads, bit for bit, and the next save replaces it with the packed form."""
+    series = ForecastSeries.new(10)
+    for day in range(1, 13):
+        series.feed(datetime(2024, 1, day, tzinfo=UTC), 100.0 + day / 3, 1.0)
+    series.order, series.refits_left, series.pending = (1, 1, 0), 2, True
+    key = ("AAPL", "1d")
+    with psycopg.connect(pg_settings.conninfo()) as conn:
+        save_series(conn, group, {key: (3, series)})
+        assert stored_forms(conn, group) == (True, False)
+        conn.execute(
+            "UPDATE analytics_state SET packed_state = NULL, state = %s::json"
+            " WHERE consumer_group = %s",
+            [json.dumps(series.to_state()), group],
+        )
+        assert stored_forms(conn, group) == (False, True)
+        partition, loaded = load_series(conn, group, [3])[key]
+        assert partition == 3 and loaded.to_state() == series.to_state()
+        assert loaded.last_ts == series.last_ts
+        save_series(conn, group, {key: (3, loaded)})
+        assert stored_forms(conn, group) == (True, False)
+        assert load_series(conn, group, [3])[key][1].to_state() == series.to_state()
+
+
+def stored_forms(conn: psycopg.Connection, group: str) -> tuple[bool, bool]:
+    """(packed_state is set, state is set) of the group's one row."""
+    row = conn.execute(
+        "SELECT packed_state IS NOT NULL, state IS NOT NULL FROM analytics_state"
+        " WHERE consumer_group = %s",
+        [group],
+    ).fetchone()
+    assert row is not None
+    return row[0], row[1]

@@ -3,6 +3,7 @@ says, values equal to a direct fit of the same window, purity, and a bounded bat
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -114,3 +115,106 @@ def test_the_service_defaults_are_the_backtests() -> None:
     from shared.settings import ForecastSettings
 
     assert forecast_params(ForecastSettings()) == ForecastParams()
+
+
+# -- pending origins: fits off the batch's path ------------------------------------------
+
+ROW_KINDS = ("origins", "forecasts", "errors", "alerts")
+
+
+def background_handler() -> ForecastHandler:
+    rules = RulesInForce(AlertRulesSettings().rules_path)
+    return ForecastHandler("g", PARAMS, "XNYS", FitPool(PARAMS, workers=1), 1000, rules, 3600)
+
+
+def run_batches(
+    h: ForecastHandler,
+    bars: list[Bar],
+    sizes: list[int],
+    sweep_after: bool,
+    committed: dict | None = None,
+) -> tuple[dict[str, list], dict]:
+    """Feed `bars` in batches of `sizes` (cycled), committing each; with `sweep_after`, wait
+    for pending fits after each batch and apply them in a sweep. Returns every row written and
+    the committed states."""
+    states: dict = dict(committed or {})
+    written: dict[str, list] = {kind: [] for kind in ROW_KINDS}
+
+    def commit(effects) -> None:  # noqa: ANN001
+        for kind in ROW_KINDS:
+            written[kind].extend(getattr(effects.rows, kind))
+        states.update(effects.states)
+        h.committed(effects, 0)
+
+    def sweep() -> None:
+        deadline = time.monotonic() + 60
+        while any(s.pending for m in states.values() for s in m.values()):
+            assert time.monotonic() < deadline, "a pending fit never finished"
+            if h.sweep_due():
+                commit(h.process([], states))
+            else:
+                time.sleep(0.01)
+
+    first, cut = 0, 0
+    while first < len(bars):
+        size = sizes[cut % len(sizes)]
+        cut += 1
+        commit(h.process(records(bars[first : first + size], first), states))
+        first += size
+        if sweep_after:
+            sweep()
+    sweep()
+    return written, states
+
+
+def comparable(written: dict[str, list]) -> dict[str, list]:
+    return {kind: sorted(map(repr, rows)) for kind, rows in written.items()}
+
+
+def series_states(states: dict) -> dict:
+    return {key: s.to_state() for m in states.values() for key, s in m.items()}
+
+
+@pytest.mark.parametrize("sweep_after", [False, True], ids=["next-bar", "sweep"])
+def test_pending_origins_give_the_rows_and_states_of_a_forecaster_that_waits(
+    bars: list[Bar], sweep_after: bool
+) -> None:
+    """Batches of 1, 3 and 7 bars: each origin that ends a batch is left pending and applied
+    by the series' next batch (or by a sweep once its fit is done): every row, alert and
+    final state equals those of fits waited for in the batch."""
+    expected, expected_states = run_batches(handler(), bars, [1, 3, 7], sweep_after=False)
+    h = background_handler()
+    try:
+        assert h._pool.background  # noqa: SLF001 (the path under test)
+        written, states = run_batches(h, bars, [1, 3, 7], sweep_after)
+    finally:
+        h._pool.close()  # noqa: SLF001
+    assert expected["origins"] and expected["alerts"], "the series has origins and breaches"
+    assert comparable(written) == comparable(expected)
+    assert series_states(states) == series_states(expected_states)
+
+
+def test_a_batch_commits_with_its_last_origin_pending_and_a_new_member_fits_it_again(
+    bars: list[Bar],
+) -> None:
+    h = background_handler()
+    origin_at = next(
+        i for i in range(len(bars)) if handler().process(records(bars[: i + 1]), {}).rows.origins
+    )
+    try:
+        made = h.process(records(bars[: origin_at + 1]), {})
+        (series,) = made.states[(TOPIC, 0)].values()
+        assert series.pending and not made.rows.origins  # committed without waiting
+    finally:
+        h._pool.close()  # noqa: SLF001
+    # Another member (no fit in flight) applies it from the state alone, before the next bar.
+    other = background_handler()
+    try:
+        written, _ = run_batches(
+            other, bars[origin_at + 1 : origin_at + 2], [1], False, dict(made.states)
+        )
+    finally:
+        other._pool.close()  # noqa: SLF001
+    waited = handler().process(records(bars[: origin_at + 2]), {}).rows
+    assert [r[2] for r in written["origins"]] == [bars[origin_at].ts]
+    assert sorted(map(repr, written["forecasts"])) == sorted(map(repr, waited.forecasts))
