@@ -32,7 +32,7 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 
 from analytics.alerts.store import AlertRow, insert_alert_events
-from bench.forecast_service import publish, random_walk
+from bench.forecast_service import SteadyLoad, add_cadence_arguments, publish
 from bench.harness import (
     ROOT,
     Service,
@@ -132,40 +132,16 @@ def main() -> None:
     parser.add_argument("--rate", type=int, default=2000)
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--warm", type=int, default=125, help="bars per symbol before the run")
-    parser.add_argument(
-        "--forecast-every", type=int, default=200, help="FORECAST_EVERY of the forecaster"
-    )
-    parser.add_argument(
-        "--no-stagger",
-        dest="stagger",
-        action="store_false",
-        help="every symbol on one grid (origins of all series at once)",
-    )
+    add_cadence_arguments(parser)
     args = parser.parse_args()
     if args.smoke:
         # The full run's fit demand (10 fits/s) at a tenth of its rate.
         args.symbols, args.rate, args.seconds, args.warm = 20, 200, 3.0, 125
         args.forecast_every = 20
-    per_symbol = int(args.rate * args.seconds) // args.symbols
-    stamps = [
-        datetime(2025, 3, 3, 14, 30, tzinfo=UTC) + timedelta(minutes=i)
-        for i in range(args.warm + per_symbol)
-    ]
-    offsets = [
-        timedelta(minutes=(i % args.forecast_every) if args.stagger else 0)
-        for i in range(args.symbols)
-    ]
-    messages = random_walk(args.symbols, stamps, "1m", seed=4, offsets=offsets)
-    warm, live = messages[: args.symbols * args.warm], messages[args.symbols * args.warm :]
+    load = SteadyLoad.of(args, datetime(2025, 3, 3, 14, 30, tzinfo=UTC), seed=4)
+    warm, live = load.warm, load.live
     with fresh_target("alerts") as target:
-        emit_settings(
-            target,
-            symbols=args.symbols,
-            rate=args.rate,
-            seconds=args.seconds,
-            forecast_every=args.forecast_every,
-            stagger=args.stagger,
-        )
+        emit_settings(target, **load.settings)
         publish(target, warm)
         analytics = Service("analytics.consumer", target)
         forecaster = Service(
@@ -180,7 +156,7 @@ def main() -> None:
                 w: buckets(s, w) for w, s in (("analytics", analytics), ("forecaster", forecaster))
             }
             steady(target, live, args.rate)
-            drain_rate(target, 2 * len(messages), timeout=1800)
+            drain_rate(target, 2 * (len(warm) + len(live)), timeout=1800)
             for writer, service in (("analytics", analytics), ("forecaster", forecaster)):
                 after = buckets(service, writer)
                 delta = subtract_buckets(after, before[writer])

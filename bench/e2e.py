@@ -11,9 +11,11 @@ and analytics have drained them (indicators and alert states warm) the generator
 - `p99_alert_latency_ms` / `p50_…`: pipeline_alert_commit_latency_seconds of both alert writers
   together over the steady phase (CreateTime of the bar that changed an alert's state → the
   COMMIT that stored the alert); `analytics_…` and `forecaster_…` each writer alone, with their
-  `_count`. At this rate the forecaster lags by design (every 5th bar of every series is a fit:
-  400 fits/s; DESIGN.md: it lags rather than drops work): it is given `--forecaster-grace`
-  seconds after storage and analytics have drained, its alerts count as far as it got, and
+  `_count`. The forecaster runs at `--forecast-every` 200 with staggered grids (a steady 10
+  fits/s; see bench.alerts and bench.forecast_service.LATENCY_FORECAST_EVERY); at the live
+  default of every 5 bars (`--forecast-every 5`: 400 fits/s) it lags by design (DESIGN.md: it
+  lags rather than drops work). Either way it is given `--forecaster-grace` seconds after
+  storage and analytics have drained, its alerts count as far as it got, and
   `behind_forecaster` is the lag it still had (not a loss: those messages wait in Kafka past
   its stored offsets).
 - `lost`: messages with no row (price_bars and indicators: one row per bench bar each; the
@@ -45,7 +47,7 @@ from bench.delivery import (
     publish_steady,
     wait_drained,
 )
-from bench.forecast_service import random_walk
+from bench.forecast_service import SteadyLoad, add_cadence_arguments
 from bench.harness import (
     LATENCY_METRIC,
     BenchTarget,
@@ -83,10 +85,12 @@ def arguments(argv: list[str] | None) -> argparse.Namespace:
         default=30.0,
         help="seconds the forecaster gets to catch up once storage and analytics have drained",
     )
+    add_cadence_arguments(parser)
     args = parser.parse_args(argv)
     if args.smoke:
         args.symbols, args.rate, args.seconds, args.warm = 20, 200, 2.0, 60
         args.forecaster_grace = 10.0
+        args.forecast_every = 20  # the full run's fit demand at a tenth of its rate
     return args
 
 
@@ -161,27 +165,25 @@ def forecaster_counts(target: BenchTarget, group: str) -> dict[str, int]:
 
 def main(argv: list[str] | None = None) -> int:
     args = arguments(argv)
-    per_symbol = max(1, int(args.rate * args.seconds) // args.symbols)
-    stamps = [START + timedelta(minutes=i) for i in range(args.warm + per_symbol)]
-    messages = random_walk(args.symbols, stamps, "1m", seed=5)
-    warm, live = messages[: args.symbols * args.warm], messages[args.symbols * args.warm :]
+    load = SteadyLoad.of(args, START, seed=5)
+    warm, live = load.warm, load.live
 
     with fresh_target("e2e") as target:
-        prepare_partitions(target, stamps[-1] + timedelta(minutes=1))
+        prepare_partitions(target, load.last_ts + timedelta(minutes=1))
         emit_settings(
             target,
-            symbols=args.symbols,
-            rate=args.rate,
-            seconds=args.seconds,
+            **load.settings,
             warm_bars_per_symbol=args.warm,
-            bars=len(messages),
+            bars=len(warm) + len(live),
             forecaster_grace_s=args.forecaster_grace,
             batch_size=build(ConsumerSettings).batch_size,
         )
         placed = publish_steady(target, warm, None).placed
         storage = Service("consumer.storage", target)
         analytics = Service("analytics.consumer", target)
-        forecaster = Service("analytics.forecaster", target)
+        forecaster = Service(
+            "analytics.forecaster", target, FORECAST_EVERY=str(args.forecast_every)
+        )
         groups = {
             "storage": storage.group("storage"),
             "analytics": analytics.group("analytics"),

@@ -11,9 +11,11 @@ bars for many symbols, and the CPU a live stream of one-minute bars costs.
 
 from __future__ import annotations
 
+import argparse
 import math
 import random
 import time
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 from bench.harness import BenchTarget, Service, drain_rate, emit, make_producer, produce_all
@@ -30,6 +32,62 @@ def daily_sessions(first: date, count: int) -> list[datetime]:
             days.append(datetime(day.year, day.month, day.day, tzinfo=UTC))
         day += timedelta(days=1)
     return days
+
+
+# The forecaster's cadence in the latency benches (bench.alerts, bench.e2e): at 2,000 bars/s,
+# 10 fits/s, six times what 500 live one-minute series ask at FORECAST_EVERY=5 (500/60/5). The
+# bench's bars come 240 times faster than real time: the live default would ask 400 fits/s.
+LATENCY_FORECAST_EVERY = 200
+
+
+def add_cadence_arguments(parser: argparse.ArgumentParser) -> None:
+    """--forecast-every and --no-stagger, as the latency benches take them."""
+    parser.add_argument(
+        "--forecast-every",
+        type=int,
+        default=LATENCY_FORECAST_EVERY,
+        help="FORECAST_EVERY of the forecaster",
+    )
+    parser.add_argument(
+        "--no-stagger",
+        dest="stagger",
+        action="store_false",
+        help="every symbol on one grid (origins of all series at once)",
+    )
+
+
+def phase_offsets(symbols: int, every: int, stagger: bool) -> list[timedelta]:
+    """Symbol i's one-minute grid starts `i mod every` minutes late when staggered: each minute,
+    1/every of the series reach an origin (a steady fit demand, not a burst every `every`)."""
+    return [timedelta(minutes=(i % every) if stagger else 0) for i in range(symbols)]
+
+
+@dataclass(frozen=True)
+class SteadyLoad:
+    """A latency bench's bars: `warm` (published before the services start) and `live` (the
+    steady phase), one-minute random walks from `start` on each symbol's phase."""
+
+    warm: list[tuple[bytes, bytes]]
+    live: list[tuple[bytes, bytes]]
+    last_ts: datetime  # the newest bar's time
+    settings: dict[str, object]  # what the bench prints with its settings
+
+    @classmethod
+    def of(cls, args: argparse.Namespace, start: datetime, seed: int) -> SteadyLoad:
+        """From the bench's --symbols, --rate, --seconds, --warm and cadence arguments."""
+        per_symbol = max(1, int(args.rate * args.seconds) // args.symbols)
+        stamps = [start + timedelta(minutes=i) for i in range(args.warm + per_symbol)]
+        offsets = phase_offsets(args.symbols, args.forecast_every, args.stagger)
+        messages = random_walk(args.symbols, stamps, "1m", seed=seed, offsets=offsets)
+        split = args.symbols * args.warm
+        settings = {
+            "symbols": args.symbols,
+            "rate": args.rate,
+            "seconds": args.seconds,
+            "forecast_every": args.forecast_every,
+            "stagger": args.stagger,
+        }
+        return cls(messages[:split], messages[split:], stamps[-1] + max(offsets), settings)
 
 
 def random_walk(
