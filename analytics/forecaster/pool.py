@@ -2,8 +2,9 @@
 
 Workers start with `forkserver` (never `fork`: the consumer's threads and librdkafka do not
 survive a fork) and run BLAS single-threaded, so N workers use N cores and a fit's numbers do
-not depend on thread scheduling. Each worker fits one origin once at start (warm-up: imports,
-first-call costs), so the first real batch does not pay for them. `workers=0` fits in-process.
+not depend on thread scheduling. Each worker fits one origin once at start, before its priority
+drops (warm-up: imports, first-call costs), so the first real batch does not pay for them.
+`workers=0` fits in-process.
 """
 
 from __future__ import annotations
@@ -50,18 +51,30 @@ class FitResult:
 SINGLE_THREAD_ENV = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
-def _start_worker(nice: int, idle: bool, consumer_pid: int) -> None:
+# A short window every worker fits once when it starts (imports, first-call costs), so the first
+# real batch does not pay for them.
+WARM_JOB_CLOSES = tuple(float(v) for v in np.log(100 + np.cumsum(np.ones(130))))
+
+
+def _start_worker(nice: int, idle: bool, consumer_pid: int, params: ForecastParams) -> None:
     _exit_with(consumer_pid)
+    _limit_threads()
+    # The warm-up fit before the priority drops: at SCHED_IDLE on a busy machine it waited for
+    # idle CPU, and so did the forecaster's start, which waits for its pool.
+    fit_one(FitJob(WARM_JOB_CLOSES, None, 0), params)
     # Fits are background work: at a lower CPU priority they yield to the services whose
     # latency counts (storage, the analytics consumer's alerts, the relay) on a small machine.
     if nice:
         os.nice(nice)
     if idle and hasattr(os, "SCHED_IDLE"):  # Linux; elsewhere niceness alone
         # SCHED_IDLE: run only on CPU time no normal process wants. Nice 10 still has a tenth
-        # of a nice-0 process's weight, and two busy workers took enough of two cores to move
-        # the analytics consumer's alert p99 (bench.alerts: 143 ms at nice 10, 84 ms idle).
+        # of a nice-0 process's weight.
         os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
-    _limit_threads()
+
+
+def _started(_: int) -> int:
+    """A no-op task: it runs once a worker has started (and warmed up)."""
+    return os.getpid()
 
 
 def _exit_with(pid: int) -> None:
@@ -126,10 +139,9 @@ class FitPool:
             self._workers,
             mp_context=context,
             initializer=_start_worker,
-            initargs=(self._nice, self._idle, os.getpid()),
+            initargs=(self._nice, self._idle, os.getpid(), self._params),
         )
-        warm = FitJob(tuple(np.log(100 + np.cumsum(np.ones(130)))), None, 0)
-        list(self._executor.map(fit_one, [warm] * self._workers, [self._params] * self._workers))
+        list(self._executor.map(_started, range(self._workers)))
 
     def fit(self, jobs: Sequence[FitJob]) -> list[FitResult]:
         if not jobs:
