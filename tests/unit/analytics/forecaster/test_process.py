@@ -124,7 +124,9 @@ ROW_KINDS = ("origins", "forecasts", "errors", "alerts")
 
 def background_handler() -> ForecastHandler:
     rules = RulesInForce(AlertRulesSettings().rules_path)
-    return ForecastHandler("g", PARAMS, "XNYS", FitPool(PARAMS, workers=1), 1000, rules, 3600)
+    return ForecastHandler(
+        "g", PARAMS, "XNYS", FitPool(PARAMS, workers=1), 1000, rules, 3600, apply_after_s=0.0
+    )
 
 
 def run_batches(
@@ -218,3 +220,33 @@ def test_a_batch_commits_with_its_last_origin_pending_and_a_new_member_fits_it_a
     waited = handler().process(records(bars[: origin_at + 2]), {}).rows
     assert [r[2] for r in written["origins"]] == [bars[origin_at].ts]
     assert sorted(map(repr, written["forecasts"])) == sorted(map(repr, waited.forecasts))
+
+
+def test_a_done_fit_waits_for_its_series_next_bar_before_a_sweep_applies_it(
+    bars: list[Bar],
+) -> None:
+    rules = RulesInForce(AlertRulesSettings().rules_path)
+    h = ForecastHandler(
+        "g", PARAMS, "XNYS", FitPool(PARAMS, workers=1), 1000, rules, 3600, apply_after_s=0.5
+    )
+    origin_at = next(
+        i for i in range(len(bars)) if handler().process(records(bars[: i + 1]), {}).rows.origins
+    )
+    try:
+        made = h.process(records(bars[: origin_at + 1]), {})
+        h.committed(made, 0)
+        deadline = time.monotonic() + 30
+        while not h._finished:  # noqa: SLF001 (the fit is done)
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        (done_at,) = h._finished.values()  # noqa: SLF001
+        if time.monotonic() - done_at < 0.4:  # (a stalled test process may see it later)
+            assert not h.sweep_due()  # its series' next bar may still apply it in its batch
+        while not h.sweep_due():
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        assert time.monotonic() - done_at >= 0.5
+        swept = h.process([], made.states)
+    finally:
+        h._pool.close()  # noqa: SLF001
+    assert [row[2] for row in swept.rows.origins] == [bars[origin_at].ts]
