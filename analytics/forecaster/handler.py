@@ -213,20 +213,17 @@ class ForecastHandler(Handler):
         self, due: dict[SeriesKey, list[DueOrigin]], rows: ForecastRows
     ) -> dict[tuple[SeriesKey, int], tuple[DueOrigin, Outcome]]:
         outcomes: dict[tuple[SeriesKey, int], tuple[DueOrigin, Outcome]] = {}
-        cached = {
-            key: (rows.touched[key][1].order, rows.touched[key][1].refits_left)
-            for key in {*due, *rows.resolving}
-        }
         # Pending origins from earlier batches first: a series' origins are sequential.
         for key, origin in rows.resolving.items():
-            job = FitJob(origin.window, *cached[key])
+            series = rows.touched[key][1]
+            job = FitJob(origin.window, series.order, series.refits_left)
             started = time.monotonic()
             result = self._pool.result(self._submitted(key, origin.bars, job), job)
             FIT_SECONDS.observe(time.monotonic() - started)
-            self._fitted(key, origin, result, outcomes, cached)
-            series = rows.touched[key][1]
-            series.pending = False
-            self._open(key, origin, result.outcome, rows)
+            self._apply_pending(key, origin, result, rows)
+        cached = {
+            key: (rows.touched[key][1].order, rows.touched[key][1].refits_left) for key in due
+        }
         # A series' last origin is left pending when nothing of this batch follows it.
         deferred: dict[SeriesKey, DueOrigin] = {}
         if self._pool.background:
@@ -239,7 +236,10 @@ class ForecastHandler(Handler):
             results = self._pool.fit([FitJob(o.window, *cached[key]) for key, o in jobs])
             FIT_SECONDS.observe(time.monotonic() - started)
             for (key, origin), result in zip(jobs, results, strict=True):
-                self._fitted(key, origin, result, outcomes, cached)
+                outcome = result.outcome
+                outcomes[(key, origin.bars)] = (origin, outcome)
+                cached[key] = (outcome.order, outcome.refits_left)
+                _count_fit(result)
         for key, (order, refits_left) in cached.items():
             series = rows.touched[key][1]
             series.order, series.refits_left = order, refits_left
@@ -247,21 +247,6 @@ class ForecastHandler(Handler):
             rows.touched[key][1].pending = True
             self._submitted(key, origin.bars, FitJob(origin.window, *cached[key]))
         return outcomes
-
-    @staticmethod
-    def _fitted(
-        key: SeriesKey,
-        origin: DueOrigin,
-        result: FitResult,
-        outcomes: dict[tuple[SeriesKey, int], tuple[DueOrigin, Outcome]],
-        cached: dict[SeriesKey, tuple[tuple[int, int, int] | None, int]],
-    ) -> None:
-        outcome = result.outcome
-        outcomes[(key, origin.bars)] = (origin, outcome)
-        cached[key] = (outcome.order, outcome.refits_left)
-        labels = (outcome.status.value, "search" if outcome.searched else "refit")
-        FITS.labels(*labels).inc()
-        FIT_DURATION.labels(*labels).observe(result.seconds)
 
     # -- pending origins ---------------------------------------------------------------
 
@@ -303,19 +288,27 @@ class ForecastHandler(Handler):
                 job = FitJob(origin.window, series.order, series.refits_left)
                 result = self._pool.result(self._submitted(key, bars, job), job)
                 copy = series.copy()
-                self._fitted(key, origin, result, {}, {})
-                copy.order, copy.refits_left = result.outcome.order, result.outcome.refits_left
-                copy.pending = False
-                updated = new_states.setdefault(partition_key, dict(series_map or {}))
-                updated[key] = copy
+                new_states.setdefault(partition_key, dict(series_map or {}))[key] = copy
                 rows.touched[key] = (partition_key[1], copy)
-                self._open(key, origin, result.outcome, rows)
+                self._apply_pending(key, origin, result, rows)
         for key, bars in finished - matched:
             self._finished.pop((key, bars), None)
             if self._inflight.get(key, (None,))[0] == bars:
                 del self._inflight[key]
         PENDING_ORIGINS.set(len(self._inflight))
         return Effects(rows=rows, states=new_states)
+
+    def _apply_pending(
+        self, key: SeriesKey, origin: DueOrigin, result: FitResult, rows: ForecastRows
+    ) -> None:
+        """A pending origin's outcome, into this batch's copy of its series: the cached order
+        moves on, the origin's rows are written and its forecasts opened."""
+        series = rows.touched[key][1]
+        outcome = result.outcome
+        series.order, series.refits_left = outcome.order, outcome.refits_left
+        series.pending = False
+        _count_fit(result)
+        self._open(key, origin, outcome, rows)
 
     def _forget_applied(self, rows: ForecastRows) -> None:
         """After a commit: drop the fits whose outcome the committed states now hold."""
@@ -449,6 +442,13 @@ class ForecastHandler(Handler):
         if clock is None:
             clock = self._clocks[interval] = BarClock(self._exchange, interval)
         return clock
+
+
+def _count_fit(result: FitResult) -> None:
+    outcome = result.outcome
+    labels = (outcome.status.value, "search" if outcome.searched else "refit")
+    FITS.labels(*labels).inc()
+    FIT_DURATION.labels(*labels).observe(result.seconds)
 
 
 def _pending_origin(series: ForecastSeries) -> DueOrigin:
