@@ -33,6 +33,18 @@ def encode_document(document: dict[str, Any]) -> bytes:
     return _pack(document)
 
 
+def encode_values(values: list[float]) -> bytes:
+    """A list of floats (a forecaster's stored window): MessagePack, 9 bytes a value."""
+    return _pack(values)
+
+
+def decode_values(packed: bytes) -> list[float]:
+    values = _unpack(packed)
+    if not isinstance(values, list):
+        raise TypeError(f"a stored window is a list, got {type(values).__name__}")
+    return values
+
+
 def state_document(packed: bytes | None, legacy: dict[str, Any] | None) -> dict[str, Any]:
     """The state document of a row: its packed form, or the json `state` column of a row
     written before migration 0013. ValueError (msgspec.DecodeError is one) or TypeError when it

@@ -71,6 +71,16 @@ def buckets(service: Service, writer: str) -> list[tuple[dict[str, str], float]]
     ]
 
 
+def batch_totals(service: Service) -> tuple[float, float]:
+    """(batches committed, messages in them) so far: how the steady rate was cut into
+    transactions (each one a COMMIT and its WAL flush)."""
+    samples = service.metrics()
+    return (
+        sum(value for _, value in samples.get("pipeline_batch_messages_count", [])),
+        sum(value for _, value in samples.get("pipeline_batch_messages_sum", [])),
+    )
+
+
 def notify_to_watch_ms(target, events: int) -> list[float]:  # noqa: ANN001
     env = {
         **os.environ,
@@ -155,7 +165,13 @@ def main() -> None:
             before = {
                 w: buckets(s, w) for w, s in (("analytics", analytics), ("forecaster", forecaster))
             }
+            totals = {
+                w: batch_totals(s)
+                for w, s in (("analytics", analytics), ("forecaster", forecaster))
+            }
+            started = time.monotonic()
             steady(target, live, args.rate)
+            elapsed = time.monotonic() - started
             drain_rate(target, 2 * (len(warm) + len(live)), timeout=1800)
             for writer, service in (("analytics", analytics), ("forecaster", forecaster)):
                 after = buckets(service, writer)
@@ -163,6 +179,11 @@ def main() -> None:
                 emit(f"{writer}_alerts", int(max((count for _, count in delta), default=0)))
                 emit(f"{writer}_p50_latency_ms", 1000 * histogram_quantile(delta, 0.50))
                 emit(f"{writer}_p99_latency_ms", 1000 * histogram_quantile(delta, 0.99))
+                batches, messages = (
+                    a - b for a, b in zip(batch_totals(service), totals[writer], strict=True)
+                )
+                emit(f"{writer}_batches_per_s", batches / elapsed)
+                emit(f"{writer}_messages_per_batch", messages / max(batches, 1))
         finally:
             analytics.stop()
             forecaster.stop()

@@ -11,7 +11,11 @@ from typing import Any
 
 from analytics.alerts.state import AlertState
 
-STATE_VERSION = 1
+# 2: the window's log closes up to `base_bars` are stored apart (forecaster_windows) and the
+# state holds the ones fed since; 1: the state held the whole window (still loaded).
+STATE_VERSION = 2
+# The stored window is rewritten once this many bars were fed since it was (or at a split).
+REBASE_AFTER = 64
 # (median, lo80, hi80, lo95, hi95) per step, step k at index k - 1.
 Steps = tuple[tuple[float, float, float, float, float], ...]
 
@@ -68,6 +72,9 @@ class ForecastSeries:
     # (the next bar of the series, or a sweep once the fit is done, applies the outcome
     # first), so a restart fits it again from the state alone.
     pending: bool = False
+    # The bar count when the window was last stored in forecaster_windows; None: not stored on
+    # the current split basis (a new series, a split, a state loaded from version 1).
+    base_bars: int | None = None
 
     @classmethod
     def new(cls, window: int) -> ForecastSeries:
@@ -85,6 +92,7 @@ class ForecastSeries:
             list(self.open),
             self.alerts.copy(),
             self.pending,
+            self.base_bars,
         )
 
     def feed(self, ts: datetime, close: float, split_basis: float) -> None:
@@ -93,16 +101,34 @@ class ForecastSeries:
         if self.split_basis is not None and split_basis != self.split_basis:
             shift = math.log(self.split_basis / split_basis)
             self.log_closes = deque((v + shift for v in self.log_closes), self.log_closes.maxlen)
+            self.base_bars = None  # every stored value moved: the window is stored again
         self.log_closes.append(math.log(close))
         self.split_basis = split_basis
         self.last_ts = ts
         self.bars += 1
 
     def to_state(self) -> dict[str, Any]:
+        """The whole state as one document (version 1: the window's closes included)."""
+        return {**self._fields(), "version": 1, "log_closes": list(self.log_closes)}
+
+    def stored(self) -> tuple[dict[str, Any], list[float] | None]:
+        """What a save writes: the state document (the closes fed since the stored window) and
+        the whole window when it is due to be stored again (else None).
+
+        The window is ~4 kB at FORECAST_WINDOW=500 and changes by one value a bar; writing it
+        with the rest on every batch was most of the forecaster's bytes to PostgreSQL. Marks
+        this copy's window as stored: called once, by the save of the batch that owns it."""
+        window = None
+        if self.base_bars is None or self.bars - self.base_bars >= REBASE_AFTER:
+            window, self.base_bars = list(self.log_closes), self.bars
+        fed_since = min(self.bars - self.base_bars, len(self.log_closes))
+        tail = list(self.log_closes)[len(self.log_closes) - fed_since :]
+        document = {**self._fields(), "version": STATE_VERSION, "base_bars": self.base_bars}
+        return {**document, "tail": tail}, window
+
+    def _fields(self) -> dict[str, Any]:
         return {
-            "version": STATE_VERSION,
             "window": self.log_closes.maxlen,
-            "log_closes": list(self.log_closes),
             "bars": self.bars,
             "split_basis": self.split_basis,
             "order": list(self.order) if self.order else None,
@@ -113,12 +139,31 @@ class ForecastSeries:
         }
 
     @classmethod
-    def from_state(cls, state: dict[str, Any], last_ts: datetime) -> ForecastSeries:
-        if state.get("version") != STATE_VERSION:
-            raise ValueError(f"unknown forecaster state version {state.get('version')!r}")
+    def from_state(
+        cls,
+        state: dict[str, Any],
+        last_ts: datetime,
+        stored_window: tuple[int, list[float]] | None = None,
+    ) -> ForecastSeries:
+        """A state document (version 1, or 2 with `stored_window`: (its bar count, its closes)
+        from forecaster_windows)."""
+        version = state.get("version")
+        base_bars = None
+        if version == 1:
+            closes = state["log_closes"]
+        elif version == STATE_VERSION:
+            base_bars = int(state["base_bars"])
+            if stored_window is None or stored_window[0] != base_bars:
+                found = "none" if stored_window is None else f"bar {stored_window[0]}"
+                raise ValueError(
+                    f"the state continues the window stored at bar {base_bars}, found {found}"
+                )
+            closes = [*stored_window[1], *state["tail"]]
+        else:
+            raise ValueError(f"unknown forecaster state version {version!r}")
         order = state["order"]
         return cls(
-            deque((float(v) for v in state["log_closes"]), maxlen=int(state["window"])),
+            deque((float(v) for v in closes), maxlen=int(state["window"])),
             int(state["bars"]),
             last_ts,
             state["split_basis"],
@@ -127,4 +172,5 @@ class ForecastSeries:
             [OpenOrigin.from_state(origin) for origin in state["open"]],
             AlertState.from_state(state["alerts"]) if "alerts" in state else AlertState(),
             bool(state.get("pending", False)),
+            base_bars,
         )

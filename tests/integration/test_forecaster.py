@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+import pytest
 
 from analytics.alerts.live import RulesInForce
 from analytics.forecaster.clock import BarClock
@@ -25,6 +26,7 @@ from analytics.forecaster.store import load_series, save_series
 from analytics.packed_state import state_document
 from ml.yahoo_recordings import read_chart
 from producer.market.service import poll_once
+from shared.errors import StateRestoreError
 from shared.kafka import Topics
 from shared.loop import Record
 from shared.schemas import Bar, event_id
@@ -355,6 +357,36 @@ def test_a_state_stored_as_json_before_loads_and_is_stored_packed_again(
         save_series(conn, group, {key: (3, loaded)})
         assert stored_forms(conn, group) == (True, False)
         assert load_series(conn, group, [3])[key][1].to_state() == series.to_state()
+
+
+def test_a_state_continues_its_stored_window_and_refuses_to_load_without_it(
+    pg_settings: PostgresSettings, group: str
+) -> None:
+    """The window is stored apart (forecaster_windows) when due, the state row holds the closes
+    fed since; both load back bit for bit, and a state whose window row is gone is refused with
+    the reason (StateRestoreError: the partition stays paused), never loaded short."""
+    series = ForecastSeries.new(500)
+    key = ("AAPL", "1m")
+    with psycopg.connect(pg_settings.conninfo()) as conn:
+        for saved_at in (10, 20):
+            while series.bars < saved_at:
+                series.feed(
+                    datetime(2024, 1, 2, 15, series.bars, tzinfo=UTC), 100.0 + series.bars / 7, 1.0
+                )
+            save_series(conn, group, {key: (3, series)})
+        assert window_bars(conn, group) == [10]  # stored once: 10 bars since are in the state
+        loaded = load_series(conn, group, [3])[key][1]
+        assert loaded == series and list(loaded.log_closes) == list(series.log_closes)
+        conn.execute("DELETE FROM forecaster_windows WHERE consumer_group = %s", [group])
+        with pytest.raises(StateRestoreError, match="stored at bar 10, found none"):
+            load_series(conn, group, [3])
+
+
+def window_bars(conn: psycopg.Connection, group: str) -> list[int]:
+    rows = conn.execute(
+        "SELECT bars FROM forecaster_windows WHERE consumer_group = %s", [group]
+    ).fetchall()
+    return [bars for (bars,) in rows]
 
 
 def stored_forms(conn: psycopg.Connection, group: str) -> tuple[bool, bool]:
