@@ -84,7 +84,7 @@ def producer_config(settings: KafkaSettings, client_id: str) -> dict[str, Any]:
         "acks": "all",
         # Pinned so symbol -> partition is the same for every producer (and the Java client).
         "partitioner": "murmur2_random",
-        "linger.ms": 20,
+        "linger.ms": settings.linger_ms,
         "compression.type": "lz4",
     }
 

@@ -88,6 +88,11 @@ class KafkaSettings(BaseSettings):
     retention_ms: int = Field(7 * 24 * 3600 * 1000, ge=-1)
     # How long the setup step and the services wait for the broker before giving up.
     connect_timeout_s: float = Field(15.0, gt=0)
+    # How long a producer holds a message to send it with others (librdkafka linger.ms). Every
+    # latency from a bar's CreateTime includes it: 5 ms (the Kafka 4 clients' default) instead
+    # of 20 cut the alert latency's median by a third (bench.alerts); a backlog still fills
+    # whole batches, since messages queue while a request is in flight.
+    linger_ms: float = Field(5.0, ge=0, le=1000)
 
     @model_validator(mode="after")
     def _in_sync_within_replicas(self) -> KafkaSettings:

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from shared.errors import SettingsError
+from shared.kafka import producer_config
 from shared.settings import (
     ENV_FILE,
     KafkaSettings,
@@ -326,3 +327,9 @@ def test_log_level(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LOG_LEVEL", "verbose")
     with pytest.raises(SettingsError, match="^invalid setting LOG_LEVEL: "):
         build(LogSettings)
+
+
+def test_producers_linger_as_long_as_the_setting_says(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert producer_config(build(KafkaSettings), "p")["linger.ms"] == 5
+    monkeypatch.setenv("KAFKA_LINGER_MS", "12.5")
+    assert producer_config(build(KafkaSettings), "p")["linger.ms"] == 12.5
