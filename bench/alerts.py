@@ -71,13 +71,19 @@ def buckets(service: Service, writer: str) -> list[tuple[dict[str, str], float]]
     ]
 
 
-def batch_totals(service: Service) -> tuple[float, float]:
-    """(batches committed, messages in them) so far: how the steady rate was cut into
-    transactions (each one a COMMIT and its WAL flush)."""
+def batch_totals(service: Service) -> tuple[float, float, float, float]:
+    """(batches committed, messages in them, fits, their seconds in the workers) so far: how
+    the steady rate was cut into transactions (each one a COMMIT and its WAL flush), and what
+    the fits asked of the machine."""
     samples = service.metrics()
-    return (
-        sum(value for _, value in samples.get("pipeline_batch_messages_count", [])),
-        sum(value for _, value in samples.get("pipeline_batch_messages_sum", [])),
+    return tuple(  # type: ignore[return-value]
+        sum(value for _, value in samples.get(name, []))
+        for name in (
+            "pipeline_batch_messages_count",
+            "pipeline_batch_messages_sum",
+            "pipeline_forecast_fit_duration_seconds_count",
+            "pipeline_forecast_fit_duration_seconds_sum",
+        )
     )
 
 
@@ -179,11 +185,14 @@ def main() -> None:
                 emit(f"{writer}_alerts", int(max((count for _, count in delta), default=0)))
                 emit(f"{writer}_p50_latency_ms", 1000 * histogram_quantile(delta, 0.50))
                 emit(f"{writer}_p99_latency_ms", 1000 * histogram_quantile(delta, 0.99))
-                batches, messages = (
+                batches, messages, fits, fit_s = (
                     a - b for a, b in zip(batch_totals(service), totals[writer], strict=True)
                 )
                 emit(f"{writer}_batches_per_s", batches / elapsed)
                 emit(f"{writer}_messages_per_batch", messages / max(batches, 1))
+                if fits:
+                    emit(f"{writer}_fits_per_s", fits / elapsed)
+                    emit(f"{writer}_fit_ms_mean", 1000 * fit_s / fits)
         finally:
             analytics.stop()
             forecaster.stop()
