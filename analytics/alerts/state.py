@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-STATE_VERSION = 1
+# 2: a machine is a list in Machine.FIELDS order; 1: an object with those keys (still loaded).
+STATE_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -22,25 +23,35 @@ class Machine:
     severity: str  # kept for the resolve of a rule that is gone
     key: str  # the rule's direction (upper, up, above…): part of the alert's fingerprint
 
-    def to_state(self) -> dict[str, Any]:
-        return {
-            "firing": self.firing,
-            "since_bar": self.since_bar,
-            "since_ts": self.since_ts.isoformat(),
-            "rule_digest": self.rule_digest,
-            "severity": self.severity,
-            "key": self.key,
-        }
+    FIELDS = ("firing", "since_bar", "since_ts", "rule_digest", "severity", "key")
+
+    def to_state(self) -> list[Any]:
+        """A list in FIELDS order: every touched series' machines are saved with each batch,
+        and their key names were a third of an analytics state's bytes (~1 kB of ~3 kB with
+        the default rules) and of the time spent encoding it."""
+        return [
+            self.firing,
+            self.since_bar,
+            self.since_ts.isoformat(),
+            self.rule_digest,
+            self.severity,
+            self.key,
+        ]
 
     @classmethod
-    def from_state(cls, state: dict[str, Any]) -> Machine:
+    def from_state(cls, state: list[Any] | dict[str, Any]) -> Machine:
+        """A machine as to_state writes it, or as an object keyed by FIELDS (alert state
+        version 1)."""
+        if isinstance(state, dict):
+            state = [state[name] for name in cls.FIELDS]
+        firing, since_bar, since_ts, rule_digest, severity, key = state
         return cls(
-            bool(state["firing"]),
-            int(state["since_bar"]),
-            datetime.fromisoformat(state["since_ts"]),
-            str(state["rule_digest"]),
-            str(state["severity"]),
-            str(state["key"]),
+            bool(firing),
+            int(since_bar),
+            datetime.fromisoformat(since_ts),
+            str(rule_digest),
+            str(severity),
+            str(key),
         )
 
 
@@ -109,7 +120,7 @@ class AlertState:
         self.basis_bars += 1
 
     def to_state(self) -> dict[str, Any]:
-        """JSON-ready exact state (floats round-trip exactly through JSON)."""
+        """JSON-ready exact state (floats round-trip exactly through JSON and MessagePack)."""
         return {
             "version": STATE_VERSION,
             "machines": {rule_id: m.to_state() for rule_id, m in self.machines.items()},
@@ -122,7 +133,7 @@ class AlertState:
 
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> AlertState:
-        if state.get("version") != STATE_VERSION:
+        if state.get("version") not in (1, STATE_VERSION):
             raise ValueError(f"unknown alert state version {state.get('version')!r}")
         closes, volumes = state["closes"], state["volumes"]
         basis = state["split_basis"]
