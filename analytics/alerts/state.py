@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from typing import Any
 
 # 2: a machine is a list in Machine.FIELDS order; 1: an object with those keys (still loaded).
@@ -28,7 +29,13 @@ class Machine:
     def to_state(self) -> list[Any]:
         """A list in FIELDS order: every touched series' machines are saved with each batch,
         and their key names were a third of an analytics state's bytes (~1 kB of ~3 kB with
-        the default rules) and of the time spent encoding it."""
+        the default rules) and of the time spent encoding it. Shared, not to be mutated."""
+        return self._stored
+
+    @cached_property
+    def _stored(self) -> list[Any]:
+        # Made once: a machine is immutable and is saved with every bar of its series until it
+        # moves, and formatting `since_ts` each time was most of a state's encoding.
         return [
             self.firing,
             self.since_bar,
