@@ -321,6 +321,9 @@ def test_follower_resumes_after_a_postgres_restart(
         wait_for(lambda: follower_reading(pg_settings), 30, "the follower's first read")
         before = insert(pg_settings, [row("MSFT-rsi", 0), row("NVDA-rsi", 0)])
         wait_for(lambda: follower.ids() == before, 30, "the events before the restart")
+        # The relay past its start: one that first meets PostgreSQL stopping fails fast (exit 2,
+        # one line) by design, and this test is about a relay that was running.
+        wait_for(lambda: "active" in relay.healthz()[1]["notes"], 30, "the relay to be active")
         stack.stop_postgres()
         try:
             time.sleep(2)
