@@ -89,10 +89,11 @@ class KafkaSettings(BaseSettings):
     # How long the setup step and the services wait for the broker before giving up.
     connect_timeout_s: float = Field(15.0, gt=0)
     # How long a producer holds a message to send it with others (librdkafka linger.ms). Every
-    # latency from a bar's CreateTime includes it: 5 ms (the Kafka 4 clients' default) instead
-    # of 20 cut the alert latency's median by a third (bench.alerts); a backlog still fills
-    # whole batches, since messages queue while a request is in flight.
-    linger_ms: float = Field(5.0, ge=0, le=1000)
+    # latency from a bar's CreateTime includes it, but each request costs the broker: at 5 ms
+    # (the Kafka 4 clients' default) bench.alerts' broker took 33-41 % of a core instead of
+    # 20-25 %, and on a busy 2-core machine that CPU came out of the tails (analytics p99
+    # 238-310 ms against 93-134, four interleaved runs each). Lower it where cores are spare.
+    linger_ms: float = Field(20.0, ge=0, le=1000)
 
     @model_validator(mode="after")
     def _in_sync_within_replicas(self) -> KafkaSettings:
