@@ -35,6 +35,7 @@ from analytics.alerts.store import AlertRow, insert_alert_events
 from bench.forecast_service import SteadyLoad, add_cadence_arguments, publish
 from bench.harness import (
     ROOT,
+    DeliveryDelays,
     Service,
     drain_rate,
     emit,
@@ -42,6 +43,7 @@ from bench.harness import (
     fresh_target,
     histogram_quantile,
     load_producer,
+    produce_all,
     subtract_buckets,
 )
 
@@ -51,16 +53,17 @@ METRIC = "pipeline_alert_commit_latency_seconds_bucket"
 def steady(target, messages: list[tuple[bytes, bytes]], rate: int) -> None:  # noqa: ANN001
     """Publish `messages` at `rate` per second in 10 ms ticks."""
     producer = load_producer(target, "bench-alerts")
+    delays = DeliveryDelays()
     per_tick = max(1, rate // 100)
     started = time.monotonic()
     for tick, first in enumerate(range(0, len(messages), per_tick)):
-        for key, value in messages[first : first + per_tick]:
-            producer.produce(target.topics.market_bars, key=key, value=value)
-        producer.poll(0)
+        batch = messages[first : first + per_tick]
+        produce_all(producer, target.topics.market_bars, batch, delays)
         pause = started + (tick + 1) / 100 - time.monotonic()
         if pause > 0:
             time.sleep(pause)
     producer.flush(60)
+    delays.emit()
 
 
 def buckets(service: Service, writer: str) -> list[tuple[dict[str, str], float]]:

@@ -14,11 +14,12 @@ import threading
 import time
 import urllib.request
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import psycopg
 from confluent_kafka import Producer
@@ -135,12 +136,17 @@ def emit_settings(target: BenchTarget, **extra: object) -> None:
         raise SystemExit("bench refused, not durable: " + ", ".join(problems))
 
 
-def produce_all(producer: Producer, topic: str, messages: Iterable[tuple[bytes, bytes]]) -> None:
+def produce_all(
+    producer: Producer,
+    topic: str,
+    messages: Iterable[tuple[bytes, bytes]],
+    on_delivery: Callable[[Any, Any], None] | None = None,
+) -> None:
     """Produce every message, waiting for room when librdkafka's local queue is full."""
     for key, value in messages:
         while True:
             try:
-                producer.produce(topic, key=key, value=value)
+                producer.produce(topic, key=key, value=value, on_delivery=on_delivery)
                 break
             except BufferError:
                 producer.poll(0.05)
@@ -367,22 +373,45 @@ def load_producer(target: BenchTarget, client_id: str, timeout_s: float = 30.0) 
     return producer
 
 
+class DeliveryDelays:
+    """A load's produce() → broker acknowledgement of each message (Message.latency), as a
+    delivery callback: a stall on the load generator's side shows here, where the pipeline's
+    latency (measured from CreateTime, set at produce()) would only show it as its own."""
+
+    def __init__(self) -> None:
+        self.seconds: list[float] = []
+
+    def __call__(self, error: Any, message: Any) -> None:
+        latency = message.latency() if error is None else None
+        if latency is not None:
+            self.seconds.append(latency)
+
+    def emit(self) -> None:
+        ordered = sorted(self.seconds)
+        if ordered:
+            emit("load_delivery_p99_ms", 1000 * ordered[int(0.99 * (len(ordered) - 1))])
+            emit("load_delivery_max_ms", 1000 * ordered[-1])
+
+
 def steady_load(target: BenchTarget, rate: int, seconds: float, symbols: int) -> int:
     """Publish `rate` bars/s in 10 ms ticks for `seconds`; returns how many were sent."""
     messages = synthetic_bars(
         symbols, max(1, int(rate * seconds) // symbols + 1), datetime(2025, 1, 6, tzinfo=UTC)
     )
     producer = load_producer(target, "bench-steady")
+    delays = DeliveryDelays()
     per_tick = max(1, rate // 100)
     sent = 0
     started = time.monotonic()
     for tick in range(int(seconds * 100)):
-        produce_all(producer, target.topics.market_bars, messages[sent : sent + per_tick])
+        batch = messages[sent : sent + per_tick]
+        produce_all(producer, target.topics.market_bars, batch, delays)
         sent += per_tick
         pause = started + (tick + 1) / 100 - time.monotonic()
         if pause > 0:
             time.sleep(pause)
     producer.flush(30)
+    delays.emit()
     return sent
 
 
