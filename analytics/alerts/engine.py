@@ -20,12 +20,12 @@ from __future__ import annotations
 
 import hashlib
 import operator
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import Literal, NamedTuple
 
-from analytics.alerts.readings import Reading, labels, read, read_forecast
+from analytics.alerts.readings import Probe, Reading, labels, probe, read_forecast
 from analytics.alerts.rules import Rule, RuleSet
 from analytics.alerts.state import AlertState, Machine
 from analytics.indicators import IndicatorValues
@@ -42,11 +42,39 @@ __all__ = [
 ]
 
 _OPS = {">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le}
+_NO_VALUES = IndicatorValues(*(None,) * len(IndicatorValues._fields))
 
 
-@dataclass(frozen=True)
-class BarFacts:
-    """What the rules see of one closed bar: prices on the bar's own split basis."""
+class _Check(NamedTuple):
+    """A rule made ready for every bar: how it reads a bar and its two comparisons."""
+
+    rule: Rule
+    probe: Probe
+    fires: Callable[[float, float], bool]  # value op fire level
+    resolves: Callable[[float, float], bool]  # value resolve_op resolve level
+    skips_split: bool  # a crossing does not move on the first bar after a split
+
+    @classmethod
+    def of(cls, rule: Rule, reads: Probe | None = None) -> _Check:
+        """`reads`: how it reads a bar, if not its kind's probe (forecast_breach: this bar's
+        forecast interval)."""
+        p = rule.parameters
+        return cls(
+            rule,
+            probe(rule) if reads is None else reads,
+            _OPS[p["op"]],
+            _OPS[p["resolve_op"]],
+            rule.kind == "crossing",
+        )
+
+
+def _compile(rules: tuple[Rule, ...]) -> tuple[_Check, ...]:
+    return tuple(_Check.of(rule) for rule in rules)
+
+
+class BarFacts(NamedTuple):
+    """What the rules see of one closed bar: prices on the bar's own split basis. (A tuple: one
+    is made per bar, and a frozen dataclass's __init__ cost more than some rules.)"""
 
     symbol: str
     interval: str
@@ -104,14 +132,44 @@ def evaluate(rules: RuleSet, state: AlertState, facts: BarFacts) -> list[Transit
     split = state.start_bar(facts.split_basis)
     changes = _drop_stale(rules, state, facts.symbol, facts.interval, facts.ts)
     state.fit_windows(rules.window("pct_change"), rules.window("volume_spike"))
-    for rule in rules.bar_rules(facts.symbol, facts.interval):
-        if split and rule.kind == "crossing":
-            continue
-        reading = read(rule, state, facts.close, facts.volume, facts.indicators)
-        if reading is not None:
-            _step(rules, rule, state, facts, reading, changes)
+    values = facts.indicators
+    if not isinstance(values, IndicatorValues):  # a mapping of some columns (tests, tools)
+        values = _NO_VALUES._replace(**values)
+    checks = rules.compiled(facts.symbol, facts.interval, _compile)
+    _run(rules, state, facts, checks, values, split, changes)
     state.end_bar(facts.close, facts.volume)  # after the rules: they look at the previous bars
     return changes
+
+
+def _run(
+    rules: RuleSet,
+    state: AlertState,
+    facts: BarFacts,
+    checks: Iterable[_Check],
+    values: IndicatorValues,
+    split: bool,
+    changes: list[Transition],
+) -> None:
+    """Read each rule on the bar and move the machines whose reading says so (most bars move
+    none: this is the hot loop, and a transition's words are made only in `_transition`)."""
+    machines, bars = state.machines, state.bars
+    close, volume = facts.close, facts.volume
+    for check in checks:
+        if split and check.skips_split:
+            continue
+        reading = check.probe(state, close, volume, values)
+        if reading is None:
+            continue
+        rule = check.rule
+        machine = machines.get(rule.id)
+        if machine is None or not machine.firing:
+            if not check.fires(reading[0], reading[1]):
+                continue
+            if machine is not None and bars - machine.since_bar <= rule.cooldown_bars:
+                continue
+            _transition(rules, rule, state, facts, reading[0], reading[1], True, changes)
+        elif check.resolves(reading[0], reading[2]):
+            _transition(rules, rule, state, facts, reading[0], reading[2], False, changes)
 
 
 def evaluate_forecast_breach(
@@ -129,11 +187,24 @@ def evaluate_forecast_breach(
     changes = _drop_stale(rules, state, facts.symbol, facts.interval, facts.ts)
     if lo95 is None or hi95 is None:
         return changes
-    for rule in rules.rules:
-        if rule.kind == "forecast_breach" and rule.applies_to(facts.symbol, facts.interval):
-            reading = read_forecast(rule, facts.close, lo95, hi95)
-            _step(rules, rule, state, facts, reading, changes)
+    checks = [
+        _Check.of(rule, _forecast_probe(rule, lo95, hi95))
+        for rule in rules.rules
+        if rule.kind == "forecast_breach" and rule.applies_to(facts.symbol, facts.interval)
+    ]
+    _run(rules, state, facts, checks, _NO_VALUES, False, changes)
     return changes
+
+
+def _forecast_probe(rule: Rule, lo95: float, hi95: float) -> Probe:
+    """A forecast_breach rule's reading of this bar: against this bar's 95% interval."""
+
+    def forecast_breach(
+        state: AlertState, close: float, volume: int, values: IndicatorValues
+    ) -> Reading:
+        return read_forecast(rule, close, lo95, hi95)
+
+    return forecast_breach
 
 
 def reconcile(
@@ -194,33 +265,25 @@ def _drop_stale(
     return changes
 
 
-def _step(
+def _transition(
     rules: RuleSet,
     rule: Rule,
     state: AlertState,
     facts: BarFacts,
-    reading: Reading,
+    value: float,
+    level: float,
+    firing: bool,
     changes: list[Transition],
 ) -> None:
-    p = rule.parameters
-    machine = state.machines.get(rule.id)
-    if machine is None or not machine.firing:
-        if machine is not None and state.bars - machine.since_bar <= rule.cooldown_bars:
-            return
-        op, level, new = p["op"], reading.fire_at, "firing"
-    else:
-        op, level, new = p["resolve_op"], reading.resolve_at, "resolved"
-    if not _OPS[op](reading.value, level):
-        return
+    """The machine of `rule` moves to firing (or resolved): replaced, and its event made."""
     key = rule.direction
-    state.machines[rule.id] = Machine(
-        new == "firing", state.bars, facts.ts, rule.digest, rule.severity, key
-    )
+    state.machines[rule.id] = Machine(firing, state.bars, facts.ts, rule.digest, rule.severity, key)
     words = labels(rule)
-    reference = words.reference if new == "firing" else words.resolve_reference
+    op = rule.parameters["op" if firing else "resolve_op"]
+    reference = words.reference if firing else words.resolve_reference
     message = (
-        f"{facts.symbol} {facts.interval} {words.subject} {words.text(reading.value)} "
-        f"{op} {reference}{words.text(level)}{', resolved' if new == 'resolved' else ''}"
+        f"{facts.symbol} {facts.interval} {words.subject} {words.text(value)} "
+        f"{op} {reference}{words.text(level)}{'' if firing else ', resolved'}"
         f"{f' ({rule.description})' if rule.description else ''}"
     )
     changes.append(
@@ -231,8 +294,8 @@ def _step(
             rule.severity,
             facts.symbol,
             facts.interval,
-            new,  # type: ignore[arg-type]
-            reading.value,
+            "firing" if firing else "resolved",
+            value,
             level,
             message,
             facts.ts,

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable
+from itertools import islice
 from typing import NamedTuple
 
 from analytics.alerts.rules import Rule
@@ -27,14 +28,16 @@ LABELS = {
 }
 
 
-class Reading(NamedTuple):
-    """One rule's comparison on one bar: `value` against `fire_at` (with op) while the machine
-    is quiet, against `resolve_at` (with resolve_op) while it fires. Numbers only: the words of
-    a message (`labels`) are made only for a bar that changes a machine's state."""
-
-    value: float
-    fire_at: float
-    resolve_at: float
+# One rule's comparison on one bar: (value, fire level, resolve level). The value is compared
+# with the fire level (by the rule's op) while the machine is quiet, with the resolve level (by
+# resolve_op) while it fires. Numbers only: the words of a message (`labels`) are made only for
+# a bar that changes a machine's state. A plain tuple: one is made per rule and bar.
+Reading = tuple[float, float, float]
+# A rule's reading of a bar from (the series' alert state, close, volume, indicator values);
+# None when an input is missing (warm-up, too few previous bars on the current basis): then the
+# machine stays as it is.
+Probe = Callable[[AlertState, float, int, IndicatorValues], "Reading | None"]
+_INDEX = {name: index for index, name in enumerate(IndicatorValues._fields)}
 
 
 class Labels(NamedTuple):
@@ -59,53 +62,6 @@ def number_text(x: float) -> str:
     return f"{x:.2f}" if abs(x) >= 1 else f"{x:.4g}"
 
 
-def read(
-    rule: Rule,
-    state: AlertState,
-    close: float,
-    volume: int,
-    indicators: Mapping[str, float | None] | IndicatorValues,
-) -> Reading | None:
-    """The rule's reading of this bar, None when an input is missing (warm-up, too few previous
-    bars on the current basis): then the machine stays as it is. Not for forecast_breach.
-    Evaluated for every rule on every bar: numbers only, nothing formatted."""
-    p = rule.parameters
-    kind = rule.kind
-    if kind == "level":
-        value = close if p["indicator"] == "close" else indicators.get(p["indicator"])
-        if value is None:
-            return None
-        return Reading(value, p["threshold"], p["resolve"])
-    if kind == "band":
-        upper, lower = indicators.get("bb_upper"), indicators.get("bb_lower")
-        if upper is None or lower is None:
-            return None
-        return _relative(rule, close, upper if p["side"] == "upper" else lower, upper - lower)
-    if kind == "crossing":
-        a = close if p["indicator"] == "close" else indicators.get(p["indicator"])
-        b = close if p["reference"] == "close" else indicators.get(p["reference"])
-        if a is None or b is None:
-            return None
-        return _relative(rule, a, b, close / 100.0)
-    if kind == "pct_change":
-        k = p["bars"]
-        # Only a window wholly on the current basis: a comparison across a split is skipped.
-        if state.basis_bars < k or len(state.closes) < k:
-            return None
-        return Reading((close / state.closes[-k] - 1.0) * 100.0, p["threshold"], p["resolve"])
-    if kind == "volume_spike":
-        n = p["bars"]
-        volumes = state.volumes
-        if len(volumes) < n:
-            return None
-        # The previous n bars (the current one is excluded), summed exactly.
-        mean = math.fsum(volumes[i] for i in range(len(volumes) - n, len(volumes))) / n
-        if not mean > 0.0:
-            return None  # no traded volume to compare with (e.g. an FX pair reports 0)
-        return Reading(volume / mean, p["threshold"], p["resolve"])
-    raise ValueError(f"rule {rule.id!r}: kind {rule.kind!r} is not read from a bar's facts")
-
-
 def read_forecast(rule: Rule, close: float, lo95: float, hi95: float) -> Reading:
     edge = hi95 if rule.parameters["side"] == "upper" else lo95
     return _relative(rule, close, edge, hi95 - lo95)
@@ -114,12 +70,123 @@ def read_forecast(rule: Rule, close: float, lo95: float, hi95: float) -> Reading
 def _relative(rule: Rule, value: float, edge: float, unit: float) -> Reading:
     """A level that is another series (`edge`): the resolve level lies `hysteresis` × `unit`
     back on the safe side of it."""
-    p = rule.parameters
-    width = p.get("hysteresis_width", p.get("hysteresis_pct", 0.0))
+    width = _width(rule)
     if width == 0.0:
-        return Reading(value, edge, edge)
+        return (value, edge, edge)
     shift = width * unit
-    return Reading(value, edge, edge - shift if rule.upward else edge + shift)
+    return (value, edge, edge - shift if rule.upward else edge + shift)
+
+
+def _width(rule: Rule) -> float:
+    p = rule.parameters
+    return p.get("hysteresis_width", p.get("hysteresis_pct", 0.0))
+
+
+# Per rule content (id and digest), like the labels.
+_PROBES: dict[tuple[str, str], Probe] = {}
+
+
+def probe(rule: Rule) -> Probe:
+    """The rule's reading of a bar as one function specialised to its parameters (made once per
+    rule: every rule is read on every bar). Not for forecast_breach (`read_forecast`)."""
+    found = _PROBES.get((rule.id, rule.digest))
+    if found is None:
+        found = _PROBES[(rule.id, rule.digest)] = _make_probe(rule)
+    return found
+
+
+def _make_probe(rule: Rule) -> Probe:
+    p = rule.parameters
+    kind = rule.kind
+    if kind == "level":
+        threshold, resolve = p["threshold"], p["resolve"]
+        if p["indicator"] == "close":
+
+            def level_of_close(
+                state: AlertState, close: float, volume: int, values: IndicatorValues
+            ) -> Reading | None:
+                return (close, threshold, resolve)
+
+            return level_of_close
+        index = _INDEX[p["indicator"]]
+
+        def level(
+            state: AlertState, close: float, volume: int, values: IndicatorValues
+        ) -> Reading | None:
+            value = values[index]
+            return None if value is None else (value, threshold, resolve)
+
+        return level
+    if kind == "band":
+        upper_side = p["side"] == "upper"
+        width, upward = _width(rule), rule.upward
+        upper_at, lower_at = _INDEX["bb_upper"], _INDEX["bb_lower"]
+
+        def band(
+            state: AlertState, close: float, volume: int, values: IndicatorValues
+        ) -> Reading | None:
+            upper, lower = values[upper_at], values[lower_at]
+            if upper is None or lower is None:
+                return None
+            edge = upper if upper_side else lower
+            if width == 0.0:
+                return (close, edge, edge)
+            shift = width * (upper - lower)
+            return (close, edge, edge - shift if upward else edge + shift)
+
+        return band
+    if kind == "crossing":
+        subject, reference = _field(p["indicator"]), _field(p["reference"])
+        width, upward = _width(rule), rule.upward
+
+        def crossing(
+            state: AlertState, close: float, volume: int, values: IndicatorValues
+        ) -> Reading | None:
+            a = close if subject is None else values[subject]
+            b = close if reference is None else values[reference]
+            if a is None or b is None:
+                return None
+            if width == 0.0:
+                return (a, b, b)
+            shift = width * (close / 100.0)
+            return (a, b, b - shift if upward else b + shift)
+
+        return crossing
+    if kind == "pct_change":
+        k, threshold, resolve = p["bars"], p["threshold"], p["resolve"]
+
+        def pct_change(
+            state: AlertState, close: float, volume: int, values: IndicatorValues
+        ) -> Reading | None:
+            # Only a window wholly on the current basis: a comparison across a split is skipped.
+            closes = state.closes
+            if state.basis_bars < k or len(closes) < k:
+                return None
+            return ((close / closes[-k] - 1.0) * 100.0, threshold, resolve)
+
+        return pct_change
+    if kind == "volume_spike":
+        n, threshold, resolve = p["bars"], p["threshold"], p["resolve"]
+
+        def volume_spike(
+            state: AlertState, close: float, volume: int, values: IndicatorValues
+        ) -> Reading | None:
+            volumes = state.volumes
+            if len(volumes) < n:
+                return None
+            # The previous n bars (the current one is excluded), summed exactly.
+            mean = math.fsum(islice(volumes, len(volumes) - n, None)) / n
+            if not mean > 0.0:
+                return None  # no traded volume to compare with (e.g. an FX pair reports 0)
+            return (volume / mean, threshold, resolve)
+
+        return volume_spike
+    raise ValueError(f"rule {rule.id!r}: kind {rule.kind!r} is not read from a bar's facts")
+
+
+def _field(name: str) -> int | None:
+    """The index of an indicator column in IndicatorValues; None for close."""
+    return None if name == "close" else _INDEX[name]
 
 
 # Per rule content (id and digest): a reloaded rule with other parameters gets its own.

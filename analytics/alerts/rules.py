@@ -21,14 +21,16 @@ import hashlib
 import json
 import re
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from analytics.alerts import fields as F
 from shared.errors import PipelineError
 from shared.validation import INTERVALS
 
+T = TypeVar("T")
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _COMMON_REQUIRED = ("id", "kind", "severity", "symbols", "intervals")
 _COMMON_OPTIONAL = ("cooldown_bars", "description")
@@ -116,6 +118,8 @@ class RuleSet:
     _bar_rules: dict[tuple[str, str], tuple[Rule, ...]] = field(
         init=False, repr=False, compare=False
     )
+    # (symbol, interval) -> the engine's compiled form of its bar rules (see `compiled`).
+    _compiled: dict[tuple[str, str], Any] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         # Looked up on every bar: computed once.
@@ -125,6 +129,7 @@ class RuleSet:
             windows[rule.kind] = max(windows.get(rule.kind, 0), rule.window)
         object.__setattr__(self, "_windows", windows)
         object.__setattr__(self, "_bar_rules", {})
+        object.__setattr__(self, "_compiled", {})
 
     def get(self, rule_id: str) -> Rule | None:
         return self._by_id.get(rule_id)
@@ -143,6 +148,18 @@ class RuleSet:
                 if rule.kind != "forecast_breach" and rule.applies_to(symbol, interval)
             )
             self._bar_rules[(symbol, interval)] = found
+        return found
+
+    def compiled(
+        self, symbol: str, interval: str, compile_rules: Callable[[tuple[Rule, ...]], T]
+    ) -> T:
+        """`compile_rules(bar_rules(symbol, interval))`, made once per series and rules (the
+        engine's per-bar form of the rules; one compiler per RuleSet)."""
+        found = self._compiled.get((symbol, interval))
+        if found is None:
+            found = self._compiled[(symbol, interval)] = compile_rules(
+                self.bar_rules(symbol, interval)
+            )
         return found
 
 
