@@ -35,6 +35,9 @@ from shared.schemas import Bar
 from shared.validation import decode_bar
 
 logger = logging.getLogger(__name__)
+# Batches written the staging way after one met a row already there, before COPY straight into
+# indicators is tried again (store.write_indicators).
+STAGED_AFTER_CONFLICT = 16
 
 SeriesKey = tuple[str, str]
 # A partition's state: its series by (symbol, interval).
@@ -75,6 +78,7 @@ class AnalyticsHandler(Handler):
         self._rules = rules
         self._historical_age_s = historical_age_s
         self._sweeps = ReloadSweeps(rules)
+        self._staged_batches_left = 0  # see write
 
     def decode(self, message: Message) -> Bar:
         return decode_bar(message.value())
@@ -161,7 +165,14 @@ class AnalyticsHandler(Handler):
 
     def write(self, conn: psycopg.Connection, effects: Effects) -> None:
         out: IndicatorEffects = effects.rows
-        written = store.write_indicators(conn, out.rows)
+        direct = self._staged_batches_left == 0
+        written = store.write_indicators(conn, out.rows, direct=direct)
+        # A row already there (a replaying group, a recompute's rows) sends the next batches
+        # the staging way at once: a COPY that meets one is undone, its work wasted.
+        if written < len(out.rows):
+            self._staged_batches_left = STAGED_AFTER_CONFLICT
+        elif not direct:
+            self._staged_batches_left -= 1
         # Rows are counted before COMMIT: a batch rolled back and redone is counted again.
         ROWS_WRITTEN.labels("indicators").inc(written)
         UPSERT_CONFLICTS.labels("indicators").inc(len(out.rows) - written)

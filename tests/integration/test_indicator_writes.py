@@ -1,0 +1,66 @@
+"""How the analytics consumer writes indicators rows: COPY straight into the table, and the
+staging way (skipping rows already there) only when a batch meets one, in the same transaction."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import psycopg
+import pytest
+
+from analytics import store
+from analytics.indicators import IndicatorParams, IndicatorValues
+from shared.settings import PostgresSettings
+
+T0 = datetime(2025, 3, 3, 14, 30, tzinfo=UTC)
+
+
+def rows(params: int, first: int, count: int, value: float) -> list[store.IndicatorRow]:
+    values = IndicatorValues(*([value] * len(IndicatorValues._fields)))
+    return [
+        store.indicator_row("AAPL", "1m", T0 + timedelta(minutes=i), values, params, 1.0)
+        for i in range(first, first + count)
+    ]
+
+
+def stored(conn: psycopg.Connection) -> dict[datetime, float]:
+    return dict(conn.execute("SELECT ts, rsi FROM indicators ORDER BY ts").fetchall())
+
+
+def staged(conn: psycopg.Connection) -> int:
+    return conn.execute("SELECT count(*) FROM staging_indicators").fetchone()[0]
+
+
+def test_a_batch_is_copied_straight_in_and_one_meeting_a_stored_row_goes_the_staging_way(
+    pg_settings: PostgresSettings,
+) -> None:
+    with psycopg.connect(pg_settings.conninfo()) as conn:
+        conn.execute(store.CREATE_STAGING)
+        params = store.params_id(conn, IndicatorParams())
+        conn.commit()
+        with conn.transaction():
+            assert store.write_indicators(conn, rows(params, 0, 50, 1.0), direct=True) == 50
+            assert staged(conn) == 0  # straight in
+        with conn.transaction():
+            # Work done before the write in the same transaction survives the undone COPY.
+            conn.execute("CREATE TEMP TABLE marker (n int)")
+            conn.execute("INSERT INTO marker VALUES (1)")
+            # Minutes 40..119: ten already stored (kept as they are), seventy new.
+            assert store.write_indicators(conn, rows(params, 40, 80, 2.0), direct=True) == 70
+            assert staged(conn) == 80  # the staging way
+        assert conn.execute("SELECT n FROM marker").fetchall() == [(1,)]
+        written = stored(conn)
+        assert len(written) == 120
+        assert {written[T0 + timedelta(minutes=i)] for i in range(50)} == {1.0}
+        assert {written[T0 + timedelta(minutes=i)] for i in range(50, 120)} == {2.0}
+
+
+def test_a_row_the_database_rejects_is_not_mistaken_for_a_stored_one(
+    pg_settings: PostgresSettings,
+) -> None:
+    with psycopg.connect(pg_settings.conninfo()) as conn:
+        conn.execute(store.CREATE_STAGING)
+        unknown_params = 1_000_000  # no such indicator_params row: the foreign key refuses it
+        with pytest.raises(psycopg.errors.ForeignKeyViolation), conn.transaction():
+            store.write_indicators(conn, rows(unknown_params, 0, 5, 1.0), direct=True)
+        assert stored(conn) == {}
