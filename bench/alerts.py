@@ -66,6 +66,9 @@ def steady(target, messages: list[tuple[bytes, bytes]], rate: int) -> None:  # n
     delays.emit()
 
 
+FIT_WAIT_METRIC = "pipeline_forecast_fit_round_seconds_bucket"
+
+
 def buckets(service: Service, writer: str) -> list[tuple[dict[str, str], float]]:
     return [
         (labels, value)
@@ -174,6 +177,7 @@ def main() -> None:
             before = {
                 w: buckets(s, w) for w, s in (("analytics", analytics), ("forecaster", forecaster))
             }
+            waits_before = forecaster.metrics().get(FIT_WAIT_METRIC, [])
             totals = {
                 w: batch_totals(s)
                 for w, s in (("analytics", analytics), ("forecaster", forecaster))
@@ -196,6 +200,13 @@ def main() -> None:
                 if fits:
                     emit(f"{writer}_fits_per_s", fits / elapsed)
                     emit(f"{writer}_fit_ms_mean", 1000 * fit_s / fits)
+            # How long the forecaster's batches stood waiting for fits (a pending origin's
+            # outcome, or a round): a bar queued behind such a wait is a late breach check.
+            waits = subtract_buckets(forecaster.metrics()[FIT_WAIT_METRIC], waits_before)
+            emit("forecaster_fit_waits", int(max((count for _, count in waits), default=0)))
+            emit("forecaster_fit_wait_p99_ms", 1000 * histogram_quantile(waits, 0.99))
+            under = {labels["le"]: count for labels, count in waits}
+            emit("forecaster_fit_waits_over_100ms", int(under["+Inf"] - under["0.1"]))
         finally:
             analytics.stop()
             forecaster.stop()

@@ -234,6 +234,10 @@ class Service:
         """The process's peak resident set so far (VmHWM), in MB; read it before stop()."""
         return peak_rss_mb(self.process.pid)
 
+    def cpu_seconds(self) -> float:
+        """CPU time the process (its threads, not its children) has used so far."""
+        return cpu_seconds(self.process.pid)
+
     def terminate(self) -> None:
         """Ask the service to stop (SIGTERM, once), without waiting for it."""
         if not self.terminated and self.process.poll() is None:
@@ -259,6 +263,12 @@ def stop_all(services: Iterable[Service]) -> None:
         service.terminate()
     for service in services:
         service.stop()
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of `pid` from /proc (clock ticks → seconds)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def peak_rss_mb(pid: int) -> float:
@@ -451,7 +461,11 @@ def measure_consumer(
     consumer = Service(module, target, CONSUMER_BATCH_SIZE=str(args.batch_size))
     try:
         consumer.wait_ready()
+        cpu_before = consumer.cpu_seconds()
         emit("bars_per_s", drain_rate(target, published, timeout=600))
+        # The consumer's own CPU per bar: a figure this noisy machine's neighbours move far less
+        # than a rate (bars_per_s also waits on PostgreSQL, which runs beside it).
+        emit("consumer_cpu_us_per_bar", 1e6 * (consumer.cpu_seconds() - cpu_before) / published)
         before = consumer.metrics().get(LATENCY_METRIC, [])
         sent = steady_load(target, args.rate, args.seconds, args.symbols)
         drain_rate(target, published + sent, timeout=120)
