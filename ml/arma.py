@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import least_squares
 from scipy.signal import lfilter
-from statsmodels.tsa.innovations.arma_innovations import arma_innovations
+from statsmodels.tsa.innovations import _arma_innovations as _kernels
 from statsmodels.tsa.statespace.tools import constrain_stationary_univariate
 
 LOG_2PI = math.log(2 * math.pi)
@@ -86,15 +86,107 @@ def exact_profile(x: np.ndarray, ar: np.ndarray, ma: np.ndarray) -> ExactProfile
     With σ² profiled, −2·loglike = n·log(Σ e²/v · (Πv)^(1/n)) + const: maximizing the likelihood
     is a least-squares problem in the residuals e·(Πv)^(1/2n)/√v.
     """
-    u, v = arma_innovations(np.column_stack([x, np.ones_like(x)]), ar, ma)
-    ux, u1 = u[:, 0], u[:, 1]
+    (ux, u1), v = innovations((x, np.ones_like(x)), ar, ma)
     mean = float(np.sum(ux * u1 / v) / np.sum(u1 * u1 / v))
-    innovations = ux - mean * u1
-    standardized = innovations / np.sqrt(v)
+    errors = ux - mean * u1
+    standardized = errors / np.sqrt(v)
     sigma2 = float(standardized @ standardized / len(x))
     mean_log_v = float(np.mean(np.log(v)))
     loglike = -0.5 * len(x) * (LOG_2PI + math.log(sigma2) + 1.0 + mean_log_v)
-    return ExactProfile(loglike, mean, sigma2, innovations, standardized * math.exp(mean_log_v / 2))
+    return ExactProfile(loglike, mean, sigma2, errors, standardized * math.exp(mean_log_v / 2))
+
+
+def innovations(
+    series: tuple[np.ndarray, ...], ar: np.ndarray, ma: np.ndarray
+) -> tuple[list[np.ndarray], np.ndarray]:
+    """statsmodels' `arma_innovations` (σ² = 1) of each of `series` (float64, one length): their
+    one-step prediction errors and the errors' variances. Its own kernels and equations, without
+    its per-call overhead, which was most of an exact likelihood evaluation (the equality is
+    tested, so a statsmodels upgrade that moves these private kernels fails there first)."""
+    nobs = len(series[0])
+    ar_poly, ma_poly = np.r_[1.0, -ar], np.r_[1.0, ma]
+    acov = arma_autocovariances(ar_poly, ma_poly, nobs)
+    acovf, acovf2 = _kernels.darma_transformed_acovf_fast(ar_poly, ma_poly, acov)
+    theta, v = _kernels.darma_innovations_algo_fast(nobs, ar, ma, acovf, acovf2)
+    v = np.asarray(v)
+    if np.any(v < 0) or not np.isfinite(theta).all() or not np.isfinite(v).all():
+        raise ValueError("the ARMA is not stationary: its innovations variance is not positive")
+    return [np.asarray(_kernels.darma_innovations_filter(y, ar, ma, theta)) for y in series], v
+
+
+def arma_autocovariances(ar_poly: np.ndarray, ma_poly: np.ndarray, nobs: int) -> np.ndarray:
+    """The ARMA's autocovariances γ(0…nobs−1) at σ² = 1, as statsmodels' `arma_acovf`: the first
+    m = max(p, q) + 1 from the linear system of Brockwell & Davis (3.3.8), the rest by the AR
+    recursion (3.3.9). The small system is solved in plain floats (at most 4 × 4: numpy's
+    per-call cost was most of the time), so values agree with statsmodels' to rounding."""
+    phi = [-float(c) for c in ar_poly[1:]]  # φ(B) = 1 − φ1·B − …
+    theta = [float(c) for c in ma_poly]  # θ(B) = 1 + θ1·B + …, θ0 = 1
+    p, q = len(phi), len(theta) - 1
+    m = max(p, q) + 1
+    out = np.zeros(max(nobs, m))
+    if p == q == 0:
+        out[0] = 1.0
+        return out[:nobs]
+    if p and not _stationary(phi):
+        raise ValueError("the ARMA is not stationary: an AR root is on or inside the unit circle")
+    psi = [1.0]  # MA(∞) weights ψ0…ψ(m−1)
+    for j in range(1, m):
+        psi.append(
+            (theta[j] if j <= q else 0.0)
+            + sum(phi[i - 1] * psi[j - i] for i in range(1, min(j, p) + 1))
+        )
+    # γ(k) − Σ φi·γ(|k − i|) = Σ_{j ≥ k} θj·ψ(j−k), k = 0…m−1 (unknowns γ(0…m−1)).
+    system = []
+    for k in range(m):
+        row = [0.0] * m
+        row[k] += 1.0
+        for i in range(1, p + 1):
+            row[abs(k - i)] -= phi[i - 1]
+        system.append([*row, sum(theta[j] * psi[j - k] for j in range(k, q + 1))])
+    first = _solve(system)
+    out[:m] = first
+    if nobs > m and p:
+        # γ(k) = Σ φi·γ(k − i) for k ≥ m: the AR filter continued from γ(m−1…m−p).
+        state = [
+            sum(phi[i - 1] * first[m - 1 + k - i + 1] for i in range(k + 1, p + 1))
+            for k in range(p)
+        ]
+        out[m:] = lfilter([1.0], ar_poly, np.zeros(nobs - m), zi=np.array(state))[0]
+    return out[:nobs]
+
+
+def _stationary(phi: list[float]) -> bool:
+    """Whether φ(B) = 1 − Σ φi·Bⁱ has every root outside the unit circle: the Levinson step-down
+    (Schur–Cohn) gives its partial autocorrelations, all inside (−1, 1) exactly then."""
+    coefs = list(phi)
+    while coefs:
+        last = coefs[-1]
+        if not abs(last) < 1.0:
+            return False
+        scale = 1.0 - last * last
+        k = len(coefs)
+        coefs = [(coefs[i] + last * coefs[k - 2 - i]) / scale for i in range(k - 1)]
+    return True
+
+
+def _solve(system: list[list[float]]) -> list[float]:
+    """Gaussian elimination with partial pivoting of an augmented n × (n + 1) system (n ≤ 4)."""
+    n = len(system)
+    rows = [list(row) for row in system]
+    for col in range(n):
+        pivot = max(range(col, n), key=lambda r: abs(rows[r][col]))
+        if rows[pivot][col] == 0.0:
+            raise ValueError("the ARMA is not stationary: its autocovariances are singular")
+        rows[col], rows[pivot] = rows[pivot], rows[col]
+        for r in range(col + 1, n):
+            factor = rows[r][col] / rows[col][col]
+            for c in range(col, n + 1):
+                rows[r][c] -= factor * rows[col][c]
+    solution = [0.0] * n
+    for r in range(n - 1, -1, -1):
+        tail = sum(rows[r][c] * solution[c] for c in range(r + 1, n))
+        solution[r] = (rows[r][n] - tail) / rows[r][r]
+    return solution
 
 
 @dataclass(frozen=True)
