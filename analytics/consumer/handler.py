@@ -38,6 +38,9 @@ logger = logging.getLogger(__name__)
 # Batches written the staging way after one met a row already there, before COPY straight into
 # indicators is tried again (store.write_indicators).
 STAGED_AFTER_CONFLICT = 16
+# Smaller batches go the staging way anyway: the savepoint around a direct COPY is two round
+# trips more, which a few dozen rows (a live batch) do not win back; a backfill's thousands do.
+DIRECT_MIN_ROWS = 500
 
 SeriesKey = tuple[str, str]
 # A partition's state: its series by (symbol, interval).
@@ -165,13 +168,13 @@ class AnalyticsHandler(Handler):
 
     def write(self, conn: psycopg.Connection, effects: Effects) -> None:
         out: IndicatorEffects = effects.rows
-        direct = self._staged_batches_left == 0
+        direct = self._staged_batches_left == 0 and len(out.rows) >= DIRECT_MIN_ROWS
         written = store.write_indicators(conn, out.rows, direct=direct)
         # A row already there (a replaying group, a recompute's rows) sends the next batches
         # the staging way at once: a COPY that meets one is undone, its work wasted.
         if written < len(out.rows):
             self._staged_batches_left = STAGED_AFTER_CONFLICT
-        elif not direct:
+        elif self._staged_batches_left:
             self._staged_batches_left -= 1
         # Rows are counted before COMMIT: a batch rolled back and redone is counted again.
         ROWS_WRITTEN.labels("indicators").inc(written)

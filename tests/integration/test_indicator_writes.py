@@ -9,8 +9,11 @@ import psycopg
 import pytest
 
 from analytics import store
+from analytics.consumer.handler import DIRECT_MIN_ROWS, STAGED_AFTER_CONFLICT, AnalyticsHandler
 from analytics.indicators import IndicatorParams, IndicatorValues
 from shared.settings import PostgresSettings
+from tests.unit.analytics.test_handler_process import RULES, bar
+from tests.unit.analytics.test_handler_process import records as handler_records
 
 T0 = datetime(2025, 3, 3, 14, 30, tzinfo=UTC)
 
@@ -34,10 +37,9 @@ def staged(conn: psycopg.Connection) -> int:
 def test_a_batch_is_copied_straight_in_and_one_meeting_a_stored_row_goes_the_staging_way(
     pg_settings: PostgresSettings,
 ) -> None:
-    with psycopg.connect(pg_settings.conninfo()) as conn:
+    with psycopg.connect(pg_settings.conninfo(), autocommit=True) as conn:
         conn.execute(store.CREATE_STAGING)
         params = store.params_id(conn, IndicatorParams())
-        conn.commit()
         with conn.transaction():
             assert store.write_indicators(conn, rows(params, 0, 50, 1.0), direct=True) == 50
             assert staged(conn) == 0  # straight in
@@ -58,9 +60,46 @@ def test_a_batch_is_copied_straight_in_and_one_meeting_a_stored_row_goes_the_sta
 def test_a_row_the_database_rejects_is_not_mistaken_for_a_stored_one(
     pg_settings: PostgresSettings,
 ) -> None:
-    with psycopg.connect(pg_settings.conninfo()) as conn:
+    with psycopg.connect(pg_settings.conninfo(), autocommit=True) as conn:
         conn.execute(store.CREATE_STAGING)
         unknown_params = 1_000_000  # no such indicator_params row: the foreign key refuses it
         with pytest.raises(psycopg.errors.ForeignKeyViolation), conn.transaction():
             store.write_indicators(conn, rows(unknown_params, 0, 5, 1.0), direct=True)
         assert stored(conn) == {}
+
+
+def test_the_consumer_copies_big_batches_straight_in_and_goes_the_staging_way_after_a_conflict(
+    pg_settings: PostgresSettings,
+) -> None:
+    with psycopg.connect(pg_settings.conninfo(), autocommit=True) as conn:
+        conn.execute(store.CREATE_STAGING)
+        params = store.params_id(conn, IndicatorParams())
+        handler = AnalyticsHandler("g", IndicatorParams(), params, "XNYS", RULES, 3600)
+        states: dict = {}
+        minute = 0
+
+        def write(count: int) -> tuple[int, int]:
+            """Process and write the next `count` bars: (rows staged, rows in the table)."""
+            nonlocal minute, states
+            batch = [bar("AAPL", minute + i, 100.0 + (minute + i) % 7) for i in range(count)]
+            effects = handler.process(handler_records(batch, minute), states)
+            minute += count
+            with conn.transaction():
+                handler.write(conn, effects)
+                seen = staged(conn)
+            states = {**states, **effects.states}
+            return seen, len(stored(conn))
+
+        assert write(DIRECT_MIN_ROWS) == (0, DIRECT_MIN_ROWS)  # straight in
+        assert write(10) == (10, DIRECT_MIN_ROWS + 10)  # a live-sized batch: the staging way
+        # A row of the next batch is already there (written by someone else): it is skipped,
+        # and the following batches go the staging way before trying straight in again.
+        taken = store.indicator_row(
+            "AAPL", "1m", bar("AAPL", minute + 3, 1.0).ts, IndicatorValues(*[9.0] * 12), params, 1.0
+        )
+        with conn.transaction():
+            store.write_indicators(conn, [taken])
+        assert write(DIRECT_MIN_ROWS) == (DIRECT_MIN_ROWS, 2 * DIRECT_MIN_ROWS + 10)
+        for _ in range(STAGED_AFTER_CONFLICT):
+            assert write(DIRECT_MIN_ROWS)[0] == DIRECT_MIN_ROWS
+        assert write(DIRECT_MIN_ROWS)[0] == 0
