@@ -68,8 +68,17 @@ class _Check(NamedTuple):
         )
 
 
+# Compiled rule lists by content ((id, digest) of each rule): the series a RuleSet caches them
+# for share one tuple per distinct list (thousands of series, a handful of lists).
+_COMPILED: dict[tuple[tuple[str, str], ...], tuple[_Check, ...]] = {}
+
+
 def _compile(rules: tuple[Rule, ...]) -> tuple[_Check, ...]:
-    return tuple(_Check.of(rule) for rule in rules)
+    identity = tuple((rule.id, rule.digest) for rule in rules)
+    found = _COMPILED.get(identity)
+    if found is None:
+        found = _COMPILED[identity] = tuple(_Check.of(rule) for rule in rules)
+    return found
 
 
 class BarFacts(NamedTuple):
