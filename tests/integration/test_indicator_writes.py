@@ -3,6 +3,7 @@ staging way (skipping rows already there) only when a batch meets one, in the sa
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import psycopg
@@ -34,27 +35,34 @@ def staged(conn: psycopg.Connection) -> int:
     return conn.execute("SELECT count(*) FROM staging_indicators").fetchone()[0]
 
 
-def test_a_batch_is_copied_straight_in_and_one_meeting_a_stored_row_goes_the_staging_way(
-    pg_settings: PostgresSettings,
-) -> None:
+@pytest.fixture
+def writer(pg_settings: PostgresSettings) -> Iterator[tuple[psycopg.Connection, int]]:
+    """A connection as the consumer's pool makes it (its staging table), and the default
+    periods' params_id."""
     with psycopg.connect(pg_settings.conninfo(), autocommit=True) as conn:
         conn.execute(store.CREATE_STAGING)
-        params = store.params_id(conn, IndicatorParams())
-        with conn.transaction():
-            assert store.write_indicators(conn, rows(params, 0, 50, 1.0), direct=True) == 50
-            assert staged(conn) == 0  # straight in
-        with conn.transaction():
-            # Work done before the write in the same transaction survives the undone COPY.
-            conn.execute("CREATE TEMP TABLE marker (n int)")
-            conn.execute("INSERT INTO marker VALUES (1)")
-            # Minutes 40..119: ten already stored (kept as they are), seventy new.
-            assert store.write_indicators(conn, rows(params, 40, 80, 2.0), direct=True) == 70
-            assert staged(conn) == 80  # the staging way
-        assert conn.execute("SELECT n FROM marker").fetchall() == [(1,)]
-        written = stored(conn)
-        assert len(written) == 120
-        assert {written[T0 + timedelta(minutes=i)] for i in range(50)} == {1.0}
-        assert {written[T0 + timedelta(minutes=i)] for i in range(50, 120)} == {2.0}
+        yield conn, store.params_id(conn, IndicatorParams())
+
+
+def test_a_batch_is_copied_straight_in_and_one_meeting_a_stored_row_goes_the_staging_way(
+    writer: tuple[psycopg.Connection, int],
+) -> None:
+    conn, params = writer
+    with conn.transaction():
+        assert store.write_indicators(conn, rows(params, 0, 50, 1.0), direct=True) == 50
+        assert staged(conn) == 0  # straight in
+    with conn.transaction():
+        # Work done before the write in the same transaction survives the undone COPY.
+        conn.execute("CREATE TEMP TABLE marker (n int)")
+        conn.execute("INSERT INTO marker VALUES (1)")
+        # Minutes 40..119: ten already stored (kept as they are), seventy new.
+        assert store.write_indicators(conn, rows(params, 40, 80, 2.0), direct=True) == 70
+        assert staged(conn) == 80  # the staging way
+    assert conn.execute("SELECT n FROM marker").fetchall() == [(1,)]
+    written = stored(conn)
+    assert len(written) == 120
+    assert {written[T0 + timedelta(minutes=i)] for i in range(50)} == {1.0}
+    assert {written[T0 + timedelta(minutes=i)] for i in range(50, 120)} == {2.0}
 
 
 def test_a_row_the_database_rejects_is_not_mistaken_for_a_stored_one(
@@ -69,37 +77,35 @@ def test_a_row_the_database_rejects_is_not_mistaken_for_a_stored_one(
 
 
 def test_the_consumer_copies_big_batches_straight_in_and_goes_the_staging_way_after_a_conflict(
-    pg_settings: PostgresSettings,
+    writer: tuple[psycopg.Connection, int],
 ) -> None:
-    with psycopg.connect(pg_settings.conninfo(), autocommit=True) as conn:
-        conn.execute(store.CREATE_STAGING)
-        params = store.params_id(conn, IndicatorParams())
-        handler = AnalyticsHandler("g", IndicatorParams(), params, "XNYS", RULES, 3600)
-        states: dict = {}
-        minute = 0
+    conn, params = writer
+    handler = AnalyticsHandler("g", IndicatorParams(), params, "XNYS", RULES, 3600)
+    states: dict = {}
+    minute = 0
 
-        def write(count: int) -> tuple[int, int]:
-            """Process and write the next `count` bars: (rows staged, rows in the table)."""
-            nonlocal minute, states
-            batch = [bar("AAPL", minute + i, 100.0 + (minute + i) % 7) for i in range(count)]
-            effects = handler.process(handler_records(batch, minute), states)
-            minute += count
-            with conn.transaction():
-                handler.write(conn, effects)
-                seen = staged(conn)
-            states = {**states, **effects.states}
-            return seen, len(stored(conn))
-
-        assert write(DIRECT_MIN_ROWS) == (0, DIRECT_MIN_ROWS)  # straight in
-        assert write(10) == (10, DIRECT_MIN_ROWS + 10)  # a live-sized batch: the staging way
-        # A row of the next batch is already there (written by someone else): it is skipped,
-        # and the following batches go the staging way before trying straight in again.
-        taken = store.indicator_row(
-            "AAPL", "1m", bar("AAPL", minute + 3, 1.0).ts, IndicatorValues(*[9.0] * 12), params, 1.0
-        )
+    def write(count: int) -> tuple[int, int]:
+        """Process and write the next `count` bars: (rows staged, rows in the table)."""
+        nonlocal minute, states
+        batch = [bar("AAPL", minute + i, 100.0 + (minute + i) % 7) for i in range(count)]
+        effects = handler.process(handler_records(batch, minute), states)
+        minute += count
         with conn.transaction():
-            store.write_indicators(conn, [taken])
-        assert write(DIRECT_MIN_ROWS) == (DIRECT_MIN_ROWS, 2 * DIRECT_MIN_ROWS + 10)
-        for _ in range(STAGED_AFTER_CONFLICT):
-            assert write(DIRECT_MIN_ROWS)[0] == DIRECT_MIN_ROWS
-        assert write(DIRECT_MIN_ROWS)[0] == 0
+            handler.write(conn, effects)
+            seen = staged(conn)
+        states = {**states, **effects.states}
+        return seen, len(stored(conn))
+
+    assert write(DIRECT_MIN_ROWS) == (0, DIRECT_MIN_ROWS)  # straight in
+    assert write(10) == (10, DIRECT_MIN_ROWS + 10)  # a live-sized batch: the staging way
+    # A row of the next batch is already there (written by someone else): it is skipped,
+    # and the following batches go the staging way before trying straight in again.
+    taken = store.indicator_row(
+        "AAPL", "1m", bar("AAPL", minute + 3, 1.0).ts, IndicatorValues(*[9.0] * 12), params, 1.0
+    )
+    with conn.transaction():
+        store.write_indicators(conn, [taken])
+    assert write(DIRECT_MIN_ROWS) == (DIRECT_MIN_ROWS, 2 * DIRECT_MIN_ROWS + 10)
+    for _ in range(STAGED_AFTER_CONFLICT):
+        assert write(DIRECT_MIN_ROWS)[0] == DIRECT_MIN_ROWS
+    assert write(DIRECT_MIN_ROWS)[0] == 0
