@@ -32,38 +32,20 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 
 from analytics.alerts.store import AlertRow, insert_alert_events
+from bench.delivery import publish_steady
 from bench.forecast_service import SteadyLoad, add_cadence_arguments, publish
 from bench.harness import (
     ROOT,
-    DeliveryDelays,
     Service,
     drain_rate,
     emit,
     emit_settings,
     fresh_target,
     histogram_quantile,
-    load_producer,
-    produce_all,
     subtract_buckets,
 )
 
 METRIC = "pipeline_alert_commit_latency_seconds_bucket"
-
-
-def steady(target, messages: list[tuple[bytes, bytes]], rate: int) -> None:  # noqa: ANN001
-    """Publish `messages` at `rate` per second in 10 ms ticks."""
-    producer = load_producer(target, "bench-alerts")
-    delays = DeliveryDelays()
-    per_tick = max(1, rate // 100)
-    started = time.monotonic()
-    for tick, first in enumerate(range(0, len(messages), per_tick)):
-        batch = messages[first : first + per_tick]
-        produce_all(producer, target.topics.market_bars, batch, delays)
-        pause = started + (tick + 1) / 100 - time.monotonic()
-        if pause > 0:
-            time.sleep(pause)
-    producer.flush(60)
-    delays.emit()
 
 
 FIT_WAIT_METRIC = "pipeline_forecast_fit_round_seconds_bucket"
@@ -183,7 +165,7 @@ def main() -> None:
                 for w, s in (("analytics", analytics), ("forecaster", forecaster))
             }
             started = time.monotonic()
-            steady(target, live, args.rate)
+            publish_steady(target, live, args.rate)
             elapsed = time.monotonic() - started
             drain_rate(target, 2 * (len(warm) + len(live)), timeout=1800)
             for writer, service in (("analytics", analytics), ("forecaster", forecaster)):

@@ -11,7 +11,7 @@ import psycopg
 from confluent_kafka import KafkaError, Message
 from confluent_kafka.admin import AdminClient
 
-from bench.harness import BenchTarget, Service, load_producer
+from bench.harness import BenchTarget, DeliveryDelays, Service, load_producer, produce_paced
 from pipeline.figures import StoredOffsets, Watermarks
 from pipeline.lag import stored_offsets, watermarks
 
@@ -42,31 +42,19 @@ def publish_steady(
 ) -> Deliveries:
     """Publish `messages` at `rate` per second in 10 ms ticks (None: as fast as the producer
     takes them), straight to market.bars (the replay producer polls and cannot hold a steady
-    rate). CreateTime is set when each is produced: the start of every latency the services
-    measure."""
+    rate). A steady load also prints its own delivery delays (DeliveryDelays)."""
     producer = load_producer(target, "bench-load")
-    deliveries = Deliveries()
-    per_tick = max(1, rate // 100) if rate else len(messages) or 1
-    started = time.monotonic()
-    for tick, first in enumerate(range(0, len(messages), per_tick)):
-        for key, value in messages[first : first + per_tick]:
-            while True:
-                try:
-                    producer.produce(
-                        target.topics.market_bars,
-                        key=key,
-                        value=value,
-                        on_delivery=deliveries.report,
-                    )
-                    break
-                except BufferError:
-                    producer.poll(0.01)
-        producer.poll(0)
-        pause = started + (tick + 1) / 100 - time.monotonic()
-        if rate and pause > 0:
-            time.sleep(pause)
+    deliveries, delays = Deliveries(), DeliveryDelays()
+
+    def report(error: KafkaError | None, message: Message) -> None:
+        deliveries.report(error, message)
+        delays(error, message)
+
+    produce_paced(producer, target.topics.market_bars, messages, rate, report)
     if producer.flush(60):
         raise RuntimeError("bench load: messages still unconfirmed 60 s after the last one")
+    if rate:
+        delays.emit()
     return deliveries
 
 
