@@ -147,10 +147,7 @@ def arma_autocovariances(ar_poly: np.ndarray, ma_poly: np.ndarray, nobs: int) ->
     out[:m] = first
     if nobs > m and p:
         # γ(k) = Σ φi·γ(k − i) for k ≥ m: the AR filter continued from γ(m−1…m−p).
-        state = [
-            sum(phi[i - 1] * first[m - 1 + k - i + 1] for i in range(k + 1, p + 1))
-            for k in range(p)
-        ]
+        state = [sum(phi[i - 1] * first[m + k - i] for i in range(k + 1, p + 1)) for k in range(p)]
         out[m:] = lfilter([1.0], ar_poly, np.zeros(nobs - m), zi=np.array(state))[0]
     return out[:nobs]
 

@@ -68,13 +68,16 @@ def read_forecast(rule: Rule, close: float, lo95: float, hi95: float) -> Reading
 
 
 def _relative(rule: Rule, value: float, edge: float, unit: float) -> Reading:
-    """A level that is another series (`edge`): the resolve level lies `hysteresis` × `unit`
-    back on the safe side of it."""
-    width = _width(rule)
+    return _beside(value, edge, unit, _width(rule), rule.upward)
+
+
+def _beside(value: float, edge: float, unit: float, width: float, upward: bool) -> Reading:
+    """A level that is another series (`edge`): the resolve level lies `width` × `unit` back on
+    the safe side of it."""
     if width == 0.0:
         return (value, edge, edge)
     shift = width * unit
-    return (value, edge, edge - shift if rule.upward else edge + shift)
+    return (value, edge, edge - shift if upward else edge + shift)
 
 
 def _width(rule: Rule) -> float:
@@ -82,20 +85,10 @@ def _width(rule: Rule) -> float:
     return p.get("hysteresis_width", p.get("hysteresis_pct", 0.0))
 
 
-# Per rule content (id and digest), like the labels.
-_PROBES: dict[tuple[str, str], Probe] = {}
-
-
 def probe(rule: Rule) -> Probe:
-    """The rule's reading of a bar as one function specialised to its parameters (made once per
-    rule: every rule is read on every bar). Not for forecast_breach (`read_forecast`)."""
-    found = _PROBES.get((rule.id, rule.digest))
-    if found is None:
-        found = _PROBES[(rule.id, rule.digest)] = _make_probe(rule)
-    return found
-
-
-def _make_probe(rule: Rule) -> Probe:
+    """The rule's reading of a bar as one function specialised to its parameters (the engine
+    makes it once per rule content: every rule is read on every bar). Not for forecast_breach
+    (`read_forecast`)."""
     p = rule.parameters
     kind = rule.kind
     if kind == "level":
@@ -128,11 +121,7 @@ def _make_probe(rule: Rule) -> Probe:
             upper, lower = values[upper_at], values[lower_at]
             if upper is None or lower is None:
                 return None
-            edge = upper if upper_side else lower
-            if width == 0.0:
-                return (close, edge, edge)
-            shift = width * (upper - lower)
-            return (close, edge, edge - shift if upward else edge + shift)
+            return _beside(close, upper if upper_side else lower, upper - lower, width, upward)
 
         return band
     if kind == "crossing":
@@ -146,10 +135,7 @@ def _make_probe(rule: Rule) -> Probe:
             b = close if reference is None else values[reference]
             if a is None or b is None:
                 return None
-            if width == 0.0:
-                return (a, b, b)
-            shift = width * (close / 100.0)
-            return (a, b, b - shift if upward else b + shift)
+            return _beside(a, b, close / 100.0, width, upward)
 
         return crossing
     if kind == "pct_change":
