@@ -29,6 +29,11 @@ BATCH_RETRIES = Counter(
     "Batch writes that failed, by what the loop did (retry, halve, data, refused, fenced)",
     ["action"],
 )
+REREAD_BATCHES = Counter(
+    "pipeline_reread_batches",
+    "Batches processed while the batch before them was being written, dropped because that "
+    "write failed: read again from Kafka once it is retried",
+)
 REFUSED_POSITIONS = Counter(
     "pipeline_refused_positions",
     "Batches of a partition refused because they did not start at the stored offset",

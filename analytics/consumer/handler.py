@@ -64,6 +64,10 @@ class IndicatorEffects:
 
 
 class AnalyticsHandler(Handler):
+    # The next batch is computed while PostgreSQL inserts this one (shared/loop/flight.py):
+    # `write` keeps its own counter (`_staged_batches_left`), which `process` never reads.
+    pipelined = True
+
     def __init__(
         self,
         group: str,

@@ -28,6 +28,9 @@ from shared.validation import validate
 class StorageHandler(Handler):
     """Every topic into its tables: bars first-version-wins, news, macro vintages, actions."""
 
+    # The next batch is decoded while PostgreSQL inserts this one (shared/loop/flight.py).
+    pipelined = True
+
     def __init__(self, topics: Topics) -> None:
         self._topics = topics
         self._models: dict[str, type[Any]] = {

@@ -45,6 +45,72 @@ class Committed:
     rejected: list[Rejected]  # the dead letters committed (decode-rejected and the handler's)
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """A batch processed (step 1) and ready for its transaction (steps 2–8)."""
+
+    items: list[Item]  # the items the transaction writes (a prefix when the handler stopped)
+    records: list[Record]
+    effects: Effects
+    letters: list[Rejected]  # dead letters: decode-rejected and the handler's
+    firsts: dict[PartitionKey, int]
+    ends: dict[PartitionKey, int]
+    expected: dict[PartitionKey, int | None]  # the stored offsets the compare-and-set expects
+    complete: bool  # the handler covered every record it was given
+
+
+def prepare(handler: Handler, ownership: Ownership, items: Sequence[Item]) -> Prepared:
+    """Step 1: `handler.process` over the partitions' states and stored offsets as the member
+    holds them now."""
+    records = [item for item in items if isinstance(item, Record)]
+    partitions = ownership.partitions
+    keys = {(item.topic, item.partition) for item in items}
+    effects = handler.process(records, {key: partitions[key].state for key in keys})
+    complete = effects.consumed is None or effects.consumed >= len(records)
+    if not complete:
+        # The handler covered a prefix: write up to its last record (and the dead letters
+        # before it); the rest stays pending.
+        records = records[: effects.consumed]
+        last = records[-1] if records else None
+        items = items[: items.index(last) + 1] if last is not None else []
+    rejected = [item for item in items if isinstance(item, Rejected)]
+    firsts, ends = spans(items)
+    expected = {key: partitions[key].stored for key in ends}
+    letters = [*rejected, *effects.rejected]
+    return Prepared(list(items), records, effects, letters, firsts, ends, expected, complete)
+
+
+def commit_prepared(
+    pool: ConnectionPool,
+    handler: Handler,
+    prepared: Prepared,
+    *,
+    service: str,
+    group: str,
+    owner: str,
+    db_timeout_s: float,
+) -> Committed:
+    """Steps 2–8 for a prepared batch; raises whatever ended the transaction. Touches nothing
+    of the member's memory (the loop may run it on its writer thread)."""
+    effects = prepared.effects
+    with pool.connection(timeout=db_timeout_s) as conn, conn.transaction():
+        handler.write(conn, effects)
+        if prepared.letters:
+            insert_dead_letters(conn, dead_letter_rows(service, prepared.letters))
+        failpoints.reached("after_copy")
+        advance_offsets(conn, group, owner, prepared.expected, prepared.firsts, prepared.ends)
+        handler.finish(conn, effects)
+    return Committed(
+        prepared.records,
+        prepared.ends,
+        prepared.firsts,
+        dict(effects.states),
+        len(prepared.items),
+        effects,
+        prepared.letters,
+    )
+
+
 def write_items(
     pool: ConnectionPool,
     handler: Handler,
@@ -57,28 +123,15 @@ def write_items(
     db_timeout_s: float,
 ) -> Committed:
     """Write `items` in one transaction (the order above); raises whatever ended it."""
-    records = [item for item in items if isinstance(item, Record)]
-    partitions = ownership.partitions
-    keys = {(item.topic, item.partition) for item in items}
-    effects = handler.process(records, {key: partitions[key].state for key in keys})
-    if effects.consumed is not None and effects.consumed < len(records):
-        # The handler covered a prefix: write up to its last record (and the dead letters
-        # before it); the rest stays pending.
-        records = records[: effects.consumed]
-        last = records[-1] if records else None
-        items = items[: items.index(last) + 1] if last is not None else []
-    rejected = [item for item in items if isinstance(item, Rejected)]
-    firsts, ends = spans(items)
-    expected = {key: partitions[key].stored for key in ends}
-    with pool.connection(timeout=db_timeout_s) as conn, conn.transaction():
-        handler.write(conn, effects)
-        letters = [*rejected, *effects.rejected]
-        if letters:
-            insert_dead_letters(conn, dead_letter_rows(service, letters))
-        failpoints.reached("after_copy")
-        advance_offsets(conn, group, owner, expected, firsts, ends)
-        handler.finish(conn, effects)
-    return Committed(records, ends, firsts, dict(effects.states), len(items), effects, letters)
+    return commit_prepared(
+        pool,
+        handler,
+        prepare(handler, ownership, items),
+        service=service,
+        group=group,
+        owner=owner,
+        db_timeout_s=db_timeout_s,
+    )
 
 
 def write_sweep(

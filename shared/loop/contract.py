@@ -84,6 +84,11 @@ class LoopOptions:
 class Handler:
     """What a service plugs into the loop (stateless handlers keep the default `load`)."""
 
+    # Whether the loop may write a batch on its writer thread while it processes the next one
+    # (flight.py). Such a handler's `write` and `finish` run on that thread, beside `process`
+    # and `decode` on the loop's: they must share no mutable state with them.
+    pipelined: bool = False
+
     def decode(self, message: Message) -> Any:
         """Decode one message; raise SchemaError or ValidationError to dead-letter it."""
         raise NotImplementedError

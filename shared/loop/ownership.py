@@ -57,6 +57,9 @@ class Ownership:
         self.partitions: dict[PartitionKey, Partition] = {}
         self.hold = False  # pause every partition (a batch is being retried)
         self.on_leave: Callable[[list[PartitionKey]], None] = lambda keys: None
+        # Called first in every rebalance callback: the loop lands a batch in flight, so that
+        # nothing is being written while partitions come and go (flight.py).
+        self.before_rebalance: Callable[[], None] = lambda: None
         self._shown: set[str] = set()  # health keys this module turned red
         self._awaiting_error = "not answering"  # why partitions are awaiting their offsets
         self.joined = False  # an assignment (even an empty one) arrived: we are in the group
@@ -64,6 +67,7 @@ class Ownership:
     # -- rebalance callbacks (run inside poll/consume) -------------------------------------
 
     def on_assign(self, consumer: Consumer, assigned: list[TopicPartition]) -> None:
+        self.before_rebalance()
         keys = [(tp.topic, tp.partition) for tp in assigned]
         self.joined = True  # cooperative-sticky calls this after every rebalance, empty or not
         try:
@@ -86,13 +90,17 @@ class Ownership:
         self.sync()
 
     def on_revoke(self, consumer: Consumer, revoked: list[TopicPartition]) -> None:
-        # Batches are written between polls, so nothing read is left to commit here.
+        # Batches are written between polls (one in flight has landed: before_rebalance), so
+        # nothing read is left to commit here.
+        self.before_rebalance()
         self._forget([(tp.topic, tp.partition) for tp in revoked])
         consumer.incremental_unassign(revoked)
         logger.info("revoked %s", names([(tp.topic, tp.partition) for tp in revoked]))
 
     def on_lost(self, consumer: Consumer, lost: list[TopicPartition]) -> None:
-        # Lost: someone else may own them already. Never commit, never claim: forget.
+        # Lost: someone else may own them already. Never commit, never claim: forget. (A batch
+        # in flight lands first: its compare-and-set on the owner token decides its fate.)
+        self.before_rebalance()
         self.joined = False  # out of the group until the next assignment
         self._forget([(tp.topic, tp.partition) for tp in lost])
         consumer.incremental_unassign(lost)
@@ -149,6 +157,20 @@ class Ownership:
         for key in keys:
             self._seek(key)
         self.sync()
+
+    def rewind(self, firsts: dict[PartitionKey, int]) -> None:
+        """Put partitions back at the given offsets: a batch processed while the one before it
+        was in flight is dropped when that one fails (flight.py), to be read again."""
+        assigned = self._still_assigned()
+        for key, first in firsts.items():
+            partition = self.partitions.get(key)
+            if partition is None or key not in assigned or not partition.started:
+                continue
+            try:
+                self._consumer.seek(TopicPartition(key[0], key[1], first))
+            except KafkaException as exc:
+                logger.warning("seek %s[%d] failed (%s): assigning it again", *key, exc)
+                self._restart([key])
 
     def _claim(self, keys: Sequence[PartitionKey]) -> Claimed:
         return claim(

@@ -6,6 +6,10 @@ goes on hold (every partition paused, poll() still called so the group keeps it)
 same batch again — after a backoff (transient), in halves (statement timeout; a data error,
 down to the one message that is then dead-lettered), or slowly with health red (refused). A
 fence drops the batch and re-positions its partitions.
+
+A pipelined handler's batch is written on the writer thread while the loop polls and
+processes the next one (flight.py); a batch in flight that fails is retried the way above, on
+the loop's thread, and the batch processed meanwhile is dropped and read again.
 """
 
 from __future__ import annotations
@@ -23,16 +27,23 @@ from shared.health import Health
 from shared.loop import batch as batches
 from shared.loop import failpoints
 from shared.loop.broker_watch import BrokerWatch
-from shared.loop.commit import Committed, write_items
+from shared.loop.commit import Committed, Prepared, commit_prepared, prepare, write_items
 from shared.loop.contract import Handler, LoopOptions, PartitionKey
 from shared.loop.failures import classify, describe
 from shared.loop.figures import count_committed
+from shared.loop.flight import Flight, Writer
 from shared.loop.kafka_errors import on_message_error
 from shared.loop.owned_lag import OwnedLag, cached_watermarks
 from shared.loop.ownership import Ownership
 from shared.loop.pending import PendingBatch, decide
 from shared.loop.sweeper import Sweeper
-from shared.metrics import BATCH_RETRIES, FENCED_BATCHES, REFUSED_POSITIONS, WRITE_SECONDS
+from shared.metrics import (
+    BATCH_RETRIES,
+    FENCED_BATCHES,
+    REFUSED_POSITIONS,
+    REREAD_BATCHES,
+    WRITE_SECONDS,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -74,6 +85,14 @@ class ConsumerLoop:
         self._poisoned_in_row = 0  # dead-lettered on the database's word since a record stored
         self._next_recovery = 0.0
         self._sweeper = Sweeper(pool, handler, self._own, options, self._owner)
+        self._writer = (
+            Writer(f"{options.service}-writer", self._commit) if handler.pipelined else None
+        )
+        self._flight: Flight | None = None
+        # A flight that failed while landing inside a rebalance callback: handled (retried)
+        # once poll() returns, never inside the callback.
+        self._crashed: tuple[Prepared, Exception] | None = None
+        self._own.before_rebalance = self._land
 
     def run(self, stop: threading.Event) -> None:
         self._own.sync()  # /readyz: not ready until the group gives us an assignment
@@ -86,7 +105,12 @@ class ConsumerLoop:
         try:
             while not stop.is_set():
                 failpoints.reached("before_poll", consumer=self._consumer)
-                if self._batch:
+                if self._flight is not None:
+                    if self._sweeper.due() or self._recovery_due():
+                        self._settle()
+                    else:
+                        self._fly()
+                elif self._batch:
                     self._idle()
                     if self._batch and time.monotonic() >= self._batch.retry_at:
                         self._attempt()
@@ -96,21 +120,27 @@ class ConsumerLoop:
                     messages = self._consume()
                     if messages:
                         self._start(messages)
-                self._recover_if_due()
+                if self._flight is None:
+                    self._recover_if_due()
                 self._lag.refresh(self._own.partitions)
                 if self._broker is not None:
                     self._broker.check(self._consumer)
         finally:
+            # A batch in flight commits (or fails: read again at the next start) before the
+            # member leaves.
+            self._land()
+            if self._writer is not None:
+                self._writer.close()
             # close() leaves the group at once, so partitions move without waiting for
             # session.timeout.ms; there is no Kafka commit to make (offsets live in Postgres).
             self._consumer.close()
 
     # -- consuming -----------------------------------------------------------------------
 
-    def _consume(self) -> list[Message]:
+    def _consume(self, wait: bool = True) -> list[Message]:
         # poll() returns as soon as one message is there (low latency at low rates); consume()
         # with timeout 0 then takes what is already fetched (large batches under load).
-        first = self._consumer.poll(self._options.poll_timeout_s)
+        first = self._consumer.poll(self._options.poll_timeout_s if wait else 0)
         if first is None:
             return []
         rest = self._consumer.consume(self._options.batch_size - 1, timeout=0)
@@ -132,7 +162,12 @@ class ConsumerLoop:
 
     def _start(self, messages: list[Message]) -> None:
         batch = batches.build(messages, self._handler, self._own, self._on_kafka_error)
-        for key, first in batch.refused.items():
+        self._refuse(batch.refused)
+        if batch.items:
+            self._write_new(batch.items, self._prepare(batch.items))
+
+    def _refuse(self, refused: dict[PartitionKey, int]) -> None:
+        for key, first in refused.items():
             REFUSED_POSITIONS.inc()
             logger.warning(
                 "batch of %s[%d] starts at %d but the stored offset is %s: refused, "
@@ -141,11 +176,110 @@ class ConsumerLoop:
                 first,
                 self._own.partitions[key].stored,
             )
-        if batch.refused:
-            self._own.reposition(list(batch.refused), reclaim=False)
-        if batch.items:
-            self._batch = PendingBatch.of(batch.items)
-            self._attempt()
+        if refused:
+            self._own.reposition(list(refused), reclaim=False)
+
+    def _prepare(self, items: list[batches.Item]) -> Prepared | None:
+        """A new batch processed for a flight (None: not pipelined, or the handler raised —
+        then the usual path processes it again and deals with what it raises)."""
+        if self._writer is None:
+            return None
+        try:
+            return prepare(self._handler, self._own, items)
+        except Exception:  # noqa: BLE001 (re-raised by the same process() in _attempt)
+            return None
+
+    def _write_new(self, items: list[batches.Item], prepared: Prepared | None) -> None:
+        """A batch nothing is pending before: in flight when it can, else written here."""
+        if self._writer is not None and prepared is not None and prepared.complete:
+            self._flight = Flight.launch(prepared, self._own, self._writer)
+            return
+        self._batch = PendingBatch.of(items)
+        self._attempt()
+
+    # -- in flight (pipelined handlers) ----------------------------------------------------
+
+    def _commit(self, prepared: Prepared) -> Committed:
+        """The writer thread's work: the prepared batch's transaction."""
+        return commit_prepared(
+            self._pool,
+            self._handler,
+            prepared,
+            service=self._options.service,
+            group=self._options.group_id,
+            owner=self._owner,
+            db_timeout_s=self._options.db_retry_s,
+        )
+
+    def _fly(self) -> None:
+        """A batch is in flight: take what is already fetched and process it meanwhile; then
+        land the flight and launch the new batch. Nothing fetched: just land it."""
+        messages = self._consume(wait=False)
+        if self._flight is None:  # landed in a rebalance callback inside poll()
+            if self._crashed is not None:
+                self._retry_crashed(messages)
+            elif messages:
+                self._start(messages)
+            return
+        if not messages:
+            self._settle()
+            return
+        batch = batches.build(messages, self._handler, self._own, self._on_kafka_error)
+        prepared = self._prepare(batch.items) if batch.items else None
+        self._land()
+        if self._crashed is None:
+            # Landed: the memory the batch was processed against is now committed.
+            self._refuse(batch.refused)
+            if batch.items:
+                self._write_new(batch.items, prepared)
+            return
+        # The flight failed: its batch is retried first, on this thread; this one is read again.
+        self._retry_crashed(messages)
+
+    def _settle(self) -> None:
+        """Land the flight; if it failed, retry its batch the usual way."""
+        self._land()
+        self._retry_crashed([])
+
+    def _land(self) -> None:
+        """Wait for the flight and apply its outcome to the member's memory; a failure is kept
+        in `_crashed` for the loop to retry (this may run inside a rebalance callback)."""
+        flight, self._flight = self._flight, None
+        if flight is None:
+            return
+        try:
+            landed = flight.wait()
+        except Exception as exc:  # noqa: BLE001 (classified by _failed once poll() returned)
+            flight.undo(self._own)
+            self._crashed = (flight.prepared, exc)
+            return
+        # The memory has shown its outcome since the launch: applied again, the same.
+        self._count(landed.done, landed.committed_at_ms, landed.seconds)
+
+    def _retry_crashed(self, messages: list[Message]) -> None:
+        """The flight that failed: its batch (what is still owned of it) becomes the pending
+        batch and its failure is handled as `_attempt` handles one; `messages` read since are
+        put back to be read again after it."""
+        crashed, self._crashed = self._crashed, None
+        if crashed is None:
+            return
+        prepared, exc = crashed
+        if messages:
+            REREAD_BATCHES.inc()
+            firsts: dict[PartitionKey, int] = {}
+            for message in messages:
+                if message.error() is None:
+                    firsts.setdefault((message.topic(), message.partition()), message.offset())
+            self._own.rewind(firsts)
+        owned = self._own.partitions
+        items = [item for item in prepared.items if (item.topic, item.partition) in owned]
+        if not items:
+            return
+        self._batch = PendingBatch.of(items)
+        self._failed(items, exc)
+
+    def _recovery_due(self) -> bool:
+        return time.monotonic() >= self._next_recovery and self._own.needs_recovery()
 
     def _drop(self, keys: list[PartitionKey]) -> None:
         """Partitions left this member (revoked or lost): their items are not ours to write."""
@@ -173,18 +307,8 @@ class ConsumerLoop:
         except Exception as exc:  # noqa: BLE001 (the loop boundary: classified, counted, logged)
             self._failed(part, exc)
             return
-        WRITE_SECONDS.observe(time.perf_counter() - started)
-        self._succeeded(done)
-
-    def _succeeded(self, done: Committed) -> None:
-        self._own.committed(done.ends, done.states)
-        if done.records:
-            self._poisoned_in_row = 0
-        committed_at_ms = time.time() * 1000
-        count_committed(done, committed_at_ms)
-        self._handler.committed(done.effects, committed_at_ms)
+        self._count(done, time.time() * 1000, time.perf_counter() - started)
         self._batch.written(done.written)
-        failpoints.reached("after_commit")
         if self._batch:
             # The rest of the batch right after one more poll, with every partition paused so
             # that poll fetches nothing past what is pending.
@@ -192,6 +316,16 @@ class ConsumerLoop:
             self._batch.retry_at = time.monotonic()
         else:
             self._release()
+
+    def _count(self, done: Committed, committed_at_ms: float, seconds: float) -> None:
+        """A transaction committed: the member's memory moves, then the figures."""
+        self._own.committed(done.ends, done.states)
+        if done.records:
+            self._poisoned_in_row = 0
+        WRITE_SECONDS.observe(seconds)
+        count_committed(done, committed_at_ms)
+        self._handler.committed(done.effects, committed_at_ms)
+        failpoints.reached("after_commit")
 
     def _hold(self) -> None:
         """Pause every partition until the pending batch is written."""
@@ -247,9 +381,9 @@ class ConsumerLoop:
     # -- recovery ------------------------------------------------------------------------
 
     def _recover_if_due(self) -> None:
-        now = time.monotonic()
-        if now < self._next_recovery or not self._own.needs_recovery():
+        if not self._recovery_due():
             return
+        now = time.monotonic()
         try:
             self._own.recover()
         except Exception as exc:  # noqa: BLE001 (retried; health says why)

@@ -1,0 +1,106 @@
+"""A batch written in flight (shared/loop/flight.py) that fails while the next batch has been
+processed against the outcome it was expected to have: the next batch is dropped and read again,
+the failed one retried, and the tables end exactly as if nothing had failed — for storage
+(stateless) and for analytics (each batch's states built on the one before)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from shared.kafka import Topics
+from shared.schemas import Bar
+from shared.settings import Settings
+from tests.integration.analytics_run import wait_analyzed
+from tests.integration.bar_stream import (
+    as_rows,
+    drained,
+    publish_bars,
+    random_walk_bars,
+    stored_bars,
+    stored_offsets,
+)
+from tests.integration.held_lock import HeldLock
+from tests.integration.processes import ServiceProcess, storage_member, wait_for
+from tests.integration.test_analytics_crashes import (
+    BARS_PER_SYMBOL,
+    SYMBOLS,
+    analytics,
+    assert_no_conflicts,
+    assert_written_once,
+)
+
+# Small batches: while one waits on the held lock, the next is already fetched and processed.
+IN_FLIGHT = {
+    "CONSUMER_BATCH_SIZE": "10",
+    "POSTGRES_LOCK_TIMEOUT_MS": "300",
+    "CONSUMER_RETRY_MAX_S": "1",
+}
+LOCK_OFFSETS = "SELECT * FROM consumer_offsets WHERE consumer_group = %s FOR UPDATE"
+
+
+@pytest.fixture
+def settings(settings_factory: Callable[..., Settings]) -> Settings:
+    """This test's topics, database and consumer groups (conftest's own_consumer_groups)."""
+    return settings_factory()
+
+
+def fail_writes_for_a_while(
+    settings: Settings, member: ServiceProcess, group: str, topic: str, bars: list[Bar]
+) -> None:
+    """With the first bars of each symbol committed (so the group's offset rows exist), lock
+    those rows as an analyst's open transaction would, publish the rest, let the member's writes
+    time out on the lock until one failed with the next batch already processed, release."""
+    first, rest = bars[: len(SYMBOLS)], bars[len(SYMBOLS) :]
+    publish_bars(settings.kafka, topic, first)
+    wait_for(lambda: sum(stored_offsets(settings.postgres, group, topic).values()) == len(first),
+             60, "the first bars to be committed")  # fmt: skip
+    with HeldLock(settings.postgres.conninfo(), LOCK_OFFSETS, (group,)):
+        publish_bars(settings.kafka, topic, rest)
+        wait_for(
+            lambda: member.metrics().get("pipeline_reread_batches_total", 0) >= 1,
+            30,
+            "a failed write with the next batch processed",
+        )
+    wait_for(lambda: drained(settings.postgres, settings.kafka, group, topic), 60, "the drain")
+
+
+def test_storage_drops_the_batch_processed_meanwhile_and_stores_every_bar_once(
+    settings: Settings, topics: Topics, service_env: dict[str, str], tmp_path: Path
+) -> None:
+    group = settings.consumer.group_storage
+    bars = random_walk_bars(SYMBOLS, 12, seed=5)
+    member = storage_member(service_env, tmp_path, group, **IN_FLIGHT).start()
+    try:
+        fail_writes_for_a_while(settings, member, group, topics.market_bars, bars)
+        metrics = member.metrics()
+        assert metrics["pipeline_batch_failures_total"] >= 1
+        assert metrics["pipeline_upsert_conflicts_total"] == 0
+        # Rewound (not refused at a wrong start), and retried from the memory before the
+        # failed batch (not fenced for expecting offsets the database never stored).
+        assert metrics.get("pipeline_refused_positions_total", 0) == 0
+        assert metrics.get("pipeline_fenced_batches_total", 0) == 0
+    finally:
+        assert member.stop() == 0, member.log()
+    assert sorted(stored_bars(settings.postgres)) == sorted(as_rows(bars))
+
+
+def test_analytics_recomputes_the_batch_processed_meanwhile_from_the_committed_states(
+    settings: Settings, topics: Topics, service_env: dict[str, str], tmp_path: Path
+) -> None:
+    bars = random_walk_bars(SYMBOLS, BARS_PER_SYMBOL, seed=17)
+    member = analytics(settings, service_env, tmp_path, **IN_FLIGHT).start()
+    try:
+        group = settings.consumer.group_analytics
+        fail_writes_for_a_while(settings, member, group, topics.market_bars, bars)
+        wait_analyzed(settings, timeout=60)
+        metrics = member.metrics()
+        assert metrics.get("pipeline_refused_positions_total", 0) == 0
+        assert metrics.get("pipeline_fenced_batches_total", 0) == 0
+        assert_no_conflicts(member)
+    finally:
+        assert member.stop() == 0, member.log()
+    # Row for row what one consumer that never failed writes, states at each series' newest.
+    assert_written_once(settings, topics.market_bars, bars)
