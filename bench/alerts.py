@@ -156,6 +156,8 @@ def main() -> None:
             forecaster.wait_ready()
             # Both groups past the warm-up (two groups: twice the messages in consumer_offsets).
             drain_rate(target, 2 * len(warm), timeout=1800)
+            for service in (analytics, forecaster):
+                service.wait_counted(len(warm))
             before = {
                 w: buckets(s, w) for w, s in (("analytics", analytics), ("forecaster", forecaster))
             }
@@ -168,6 +170,8 @@ def main() -> None:
             publish_steady(target, live, args.rate)
             elapsed = time.monotonic() - started
             drain_rate(target, 2 * (len(warm) + len(live)), timeout=1800)
+            for service in (analytics, forecaster):
+                service.wait_counted(len(warm) + len(live))
             for writer, service in (("analytics", analytics), ("forecaster", forecaster)):
                 after = buckets(service, writer)
                 delta = subtract_buckets(after, before[writer])

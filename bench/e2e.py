@@ -198,6 +198,8 @@ def main(argv: list[str] | None = None) -> int:
             warm_groups = [groups["storage"], groups["analytics"]]
             warmed = wait_drained(target, warm_groups, args.drain_timeout)
             emit("warm_drain_s", max(warmed.values()))
+            for service in (storage, analytics):
+                service.wait_counted(len(warm))
             emit(
                 "forecaster_behind_at_start",
                 behind(groups["forecaster"], target.topics.market_bars, *lag_view(target)),
@@ -224,6 +226,8 @@ def main(argv: list[str] | None = None) -> int:
             except RuntimeError:
                 pass  # still behind: its lag is reported, its committed part checked below
 
+            for service in (storage, analytics):
+                service.wait_counted(len(warm) + len(live))
             store = subtract_buckets(storage.metrics()[LATENCY_METRIC], before_store)
             alerts = {
                 writer: subtract_buckets(writer_buckets(service, writer), before_alerts[writer])

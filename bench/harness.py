@@ -215,6 +215,21 @@ class Service:
                 samples.setdefault(sample.name, []).append((sample.labels, sample.value))
         return samples
 
+    def wait_counted(self, total: int, timeout: float = 60) -> None:
+        """Until this consumer's own figures count `total` messages consumed. A batch's COMMIT
+        shows in consumer_offsets a moment before the service counts it (a pipelined consumer,
+        shared/loop/flight.py, counts a batch when it lands): a histogram snapshot taken in
+        between put that batch's latencies — a drain's, tens of seconds — on the wrong side."""
+        deadline = time.monotonic() + timeout
+        while True:
+            samples = self.metrics().get("pipeline_messages_total", [])
+            counted = sum(value for labels, value in samples if labels.get("direction") == "in")
+            if counted >= total:
+                return
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{self.module}: {counted:g} of {total} messages counted")
+            time.sleep(0.01)
+
     def wait_ready(self, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -478,9 +493,11 @@ def measure_consumer(
         # The consumer's own CPU per bar: a figure this noisy machine's neighbours move far less
         # than a rate (bars_per_s also waits on PostgreSQL, which runs beside it).
         emit("consumer_cpu_us_per_bar", 1e6 * (consumer.cpu_seconds() - cpu_before) / published)
+        consumer.wait_counted(published)
         before = consumer.metrics().get(LATENCY_METRIC, [])
         sent = steady_load(target, args.rate, args.seconds, args.symbols)
         drain_rate(target, published + sent, timeout=120)
+        consumer.wait_counted(published + sent)
         after = consumer.metrics()[LATENCY_METRIC]
     finally:
         consumer.stop()
