@@ -11,6 +11,7 @@ transaction as the results, are the only truth, handed to the assignment when pa
 - `failures`: which failures are one message's fault, and what to do about the others.
 - `offsets`: the SQL (claims, compare-and-set offsets, dead letters).
 - `runner`: the loop (retries, halving, holds); `member`: `run_consumer`, which wires it up.
+- `flight`: a pipelined handler's batch written on the writer thread while the next is processed.
 - `sweeper`: the handler's sweep between batches; `figures`: a committed batch's metrics;
   `kafka_errors`: which librdkafka errors are expected and which are alarms.
 - `failpoints`: named points a test entry point can hook; inert in production.
