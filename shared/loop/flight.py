@@ -5,11 +5,14 @@ Without it the loop alternates: process a batch, then wait while PostgreSQL inse
 process the next — the consumer and the database each idle half the time. In flight, the next
 batch is processed against the states and stored offsets the batch in flight *will* leave, which
 the member's memory shows from the moment it takes off (`Flight.launch`). If the transaction
-fails, `undo` puts back what the memory held before, the loop drops the batch processed since
-(its partitions rewound to where it started) and retries the failed one the usual way (holds,
-backoff, halving). Nothing is decided on the writer thread: it only runs the transaction
-(`commit.commit_prepared`) and reports; the loop lands the flight — applies its outcome — on its
-own thread, before a rebalance callback acts, before a sweep or a recovery, and before it stops.
+fails, `undo` puts back the stored offsets, the loop reads the states of the flight's partitions
+again from the database (`Ownership.reload`: the states before the launch are not kept — with
+thousands of series a batch, a third copy of their states was most of a consumer's memory),
+drops the batch processed since (its partitions rewound to where it started) and retries the
+failed one the usual way (holds, backoff, halving). Nothing is decided on the writer thread: it
+only runs the transaction (`commit.commit_prepared`) and reports; the loop lands the flight —
+applies its outcome — on its own thread, before a rebalance callback acts, before a sweep or a
+recovery, and before it stops.
 """
 
 from __future__ import annotations
@@ -18,7 +21,6 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
 
 from shared.loop.commit import Committed, Prepared
 from shared.loop.contract import PartitionKey
@@ -57,20 +59,25 @@ class Writer:
 class Flight:
     """One prepared batch being written; the member's memory already shows its outcome."""
 
-    def __init__(self, prepared: Prepared, future: Future[Landed], undo: list[Any]) -> None:
+    def __init__(
+        self,
+        prepared: Prepared,
+        future: Future[Landed],
+        undo: list[tuple[PartitionKey, Partition, int | None]],
+    ) -> None:
         self.prepared = prepared
         self._future = future
-        self._undo: list[tuple[PartitionKey, Partition, int | None, Any]] = undo
+        self._undo = undo
 
     @classmethod
     def launch(cls, prepared: Prepared, ownership: Ownership, writer: Writer) -> Flight:
         """Show the batch's offsets and states in memory, then start its transaction."""
         partitions = ownership.partitions
         undo = []
-        for key in prepared.ends.keys() | prepared.effects.states.keys():
+        for key in prepared.ends:
             partition = partitions.get(key)
             if partition is not None:
-                undo.append((key, partition, partition.stored, partition.state))
+                undo.append((key, partition, partition.stored))
         ownership.committed(prepared.ends, dict(prepared.effects.states))
         return cls(prepared, writer.submit(prepared), undo)
 
@@ -79,9 +86,9 @@ class Flight:
         return self._future.result()
 
     def undo(self, ownership: Ownership) -> None:
-        """The transaction failed: the memory of each partition still owned (the same
+        """The transaction failed: the stored offset of each partition still owned (the same
         assignment: a partition lost and assigned again was re-read from the database) goes
-        back to what it held before the launch."""
-        for key, partition, stored, state in self._undo:
+        back to what it was before the launch. Their states are the caller's to reload."""
+        for key, partition, stored in self._undo:
             if ownership.partitions.get(key) is partition:
-                partition.stored, partition.state = stored, state
+                partition.stored = stored

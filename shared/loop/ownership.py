@@ -172,6 +172,28 @@ class Ownership:
                 logger.warning("seek %s[%d] failed (%s): assigning it again", *key, exc)
                 self._restart([key])
 
+    def reload(self, keys: Sequence[PartitionKey]) -> None:
+        """Read the committed states of `keys` again (a batch in flight failed after the
+        memory had taken its states: flight.py). If PostgreSQL does not answer, they await it as
+        partitions assigned during an outage do: claimed and restarted at their stored offsets
+        once it answers."""
+        keys = [key for key in keys if key in self.partitions]
+        if not keys:
+            return
+        try:
+            with self._pool.connection(timeout=self._db_timeout_s) as conn:
+                states, broken = load_states(conn, self._handler, keys)
+        except psycopg.Error as exc:
+            self._awaiting_error = describe(exc)
+            for key in keys:
+                self.partitions[key].known = False
+            logger.warning(
+                "states of %s not read again (%s): awaiting PostgreSQL", names(keys), describe(exc)
+            )
+        else:
+            self._adopt(keys, ({key: self.partitions[key].stored for key in keys}, states, broken))
+        self.sync()
+
     def _claim(self, keys: Sequence[PartitionKey]) -> Claimed:
         return claim(
             self._pool,

@@ -271,8 +271,15 @@ class ConsumerLoop:
                 if message.error() is None:
                     firsts.setdefault((message.topic(), message.partition()), message.offset())
             self._own.rewind(firsts)
+        # The memory holds the failed batch's states: read the committed ones again. A partition
+        # whose state cannot be read now awaits PostgreSQL; its messages are read again later.
+        self._own.reload([key for key in prepared.effects.states if key in self._own.partitions])
         owned = self._own.partitions
-        items = [item for item in prepared.items if (item.topic, item.partition) in owned]
+        items = [
+            item
+            for item in prepared.items
+            if (key := (item.topic, item.partition)) in owned and owned[key].known
+        ]
         if not items:
             return
         self._batch = PendingBatch.of(items)
