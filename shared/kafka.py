@@ -115,10 +115,12 @@ def consumer_config(
         "session.timeout.ms": session_timeout_ms,
         "partition.assignment.strategy": "cooperative-sticky",
         # librdkafka prefetches up to 64 MB (plus a 50 MB fetch in flight) by default: with a
-        # backlog, that was a quarter of a consumer's resident memory. 16 MB still holds dozens
-        # of batches of bars (CONSUMER_BATCH_SIZE × ~300 bytes).
-        "queued.max.messages.kbytes": 16384,
-        "fetch.max.bytes": 16 << 20,
+        # backlog, that was a quarter of a consumer's resident memory. 8 MB still holds ~27,000
+        # bars (five batches of CONSUMER_BATCH_SIZE × ~300 bytes): with a batch in flight beside
+        # the one being processed (shared/loop/flight.py), 16 MB put bench.memory's 5,000-series
+        # consumer over 300 MB, and halving it cost no drain rate (bench.analytics).
+        "queued.max.messages.kbytes": 8192,
+        "fetch.max.bytes": 8 << 20,
     }
 
 
