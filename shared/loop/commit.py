@@ -12,6 +12,10 @@
 8. COMMIT — results, dead letters, states and offsets become visible together, or (on any
    exception, a fence included) not at all.
 9. only then does the member's memory move: stored offsets and states (Ownership.committed).
+   A batch written in flight (flight.py) shows them from its launch, so the next batch can be
+   processed meanwhile, and takes them back if its transaction fails.
+
+`prepare` is step 1, `commit_prepared` steps 2–8 (which touch nothing of the member's memory).
 """
 
 from __future__ import annotations
@@ -108,29 +112,6 @@ def commit_prepared(
         len(prepared.items),
         effects,
         prepared.letters,
-    )
-
-
-def write_items(
-    pool: ConnectionPool,
-    handler: Handler,
-    ownership: Ownership,
-    items: Sequence[Item],
-    *,
-    service: str,
-    group: str,
-    owner: str,
-    db_timeout_s: float,
-) -> Committed:
-    """Write `items` in one transaction (the order above); raises whatever ended it."""
-    return commit_prepared(
-        pool,
-        handler,
-        prepare(handler, ownership, items),
-        service=service,
-        group=group,
-        owner=owner,
-        db_timeout_s=db_timeout_s,
     )
 
 

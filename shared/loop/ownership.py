@@ -163,14 +163,8 @@ class Ownership:
         was in flight is dropped when that one fails (flight.py), to be read again."""
         assigned = self._still_assigned()
         for key, first in firsts.items():
-            partition = self.partitions.get(key)
-            if partition is None or key not in assigned or not partition.started:
-                continue
-            try:
-                self._consumer.seek(TopicPartition(key[0], key[1], first))
-            except KafkaException as exc:
-                logger.warning("seek %s[%d] failed (%s): assigning it again", *key, exc)
-                self._restart([key])
+            if key in self.partitions and key in assigned:
+                self._seek(key, first)
 
     def reload(self, keys: Sequence[PartitionKey]) -> None:
         """Read the committed states of `keys` again (a batch in flight failed after the
@@ -231,11 +225,14 @@ class Ownership:
             self.partitions[key].started = True
             self.partitions[key].kafka_paused = None  # a fresh assignment: tell it again
 
-    def _seek(self, key: PartitionKey) -> None:
+    def _seek(self, key: PartitionKey, offset: int | None = None) -> None:
+        """To `offset`, or to the stored offset; a seek librdkafka refuses assigns it again (at
+        the stored offset: a batch starting anywhere else is refused and re-positioned)."""
         if not self.partitions[key].started:
             return  # `recover` assigns it at its offset
+        at = self._at_stored(key) if offset is None else TopicPartition(key[0], key[1], offset)
         try:
-            self._consumer.seek(self._at_stored(key))
+            self._consumer.seek(at)
         except KafkaException as exc:
             logger.warning("seek %s[%d] failed (%s): assigning it again", *key, exc)
             self._restart([key])

@@ -27,7 +27,7 @@ from shared.health import Health
 from shared.loop import batch as batches
 from shared.loop import failpoints
 from shared.loop.broker_watch import BrokerWatch
-from shared.loop.commit import Committed, Prepared, commit_prepared, prepare, write_items
+from shared.loop.commit import Committed, Prepared, commit_prepared, prepare
 from shared.loop.contract import Handler, LoopOptions, PartitionKey
 from shared.loop.failures import classify, describe
 from shared.loop.figures import count_committed
@@ -191,7 +191,7 @@ class ConsumerLoop:
 
     def _write_new(self, items: list[batches.Item], prepared: Prepared | None) -> None:
         """A batch nothing is pending before: in flight when it can, else written here."""
-        if self._writer is not None and prepared is not None and prepared.complete:
+        if prepared is not None and prepared.complete:
             self._flight = Flight.launch(prepared, self._own, self._writer)
             return
         self._batch = PendingBatch.of(items)
@@ -200,7 +200,7 @@ class ConsumerLoop:
     # -- in flight (pipelined handlers) ----------------------------------------------------
 
     def _commit(self, prepared: Prepared) -> Committed:
-        """The writer thread's work: the prepared batch's transaction."""
+        """The prepared batch's transaction (on the writer thread for a flight)."""
         return commit_prepared(
             self._pool,
             self._handler,
@@ -301,16 +301,7 @@ class ConsumerLoop:
         part = self._batch.next_part()
         started = time.perf_counter()
         try:
-            done = write_items(
-                self._pool,
-                self._handler,
-                self._own,
-                part,
-                service=self._options.service,
-                group=self._options.group_id,
-                owner=self._owner,
-                db_timeout_s=self._options.db_retry_s,
-            )
+            done = self._commit(prepare(self._handler, self._own, part))
         except Exception as exc:  # noqa: BLE001 (the loop boundary: classified, counted, logged)
             self._failed(part, exc)
             return
