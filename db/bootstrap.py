@@ -15,6 +15,7 @@ SCRAM verifiers computed here, never as text in a statement or an SQL file.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 
 import psycopg
@@ -54,6 +55,12 @@ GRANTS = (
     " GRANT SELECT ON SEQUENCES TO {reader}",
 )
 LEDGER_EXISTS = "SELECT to_regclass('public.schema_migrations') IS NOT NULL"
+# One bootstrap of a database at a time (an advisory lock is per database): GRANTs and ALTER
+# DEFAULT PRIVILEGES from two sessions at once update the same catalog row, and PostgreSQL fails
+# one of them ("tuple concurrently updated"). Every pytest-xdist worker bootstraps at its start.
+BOOTSTRAP_LOCK_KEY = 0x626F6F74  # "boot"
+# An ALTER ROLE racing another database's bootstrap (roles are cluster-wide) is tried again.
+ROLE_ATTEMPTS = 5
 
 
 @dataclass(frozen=True)
@@ -79,21 +86,11 @@ def bootstrap(settings: PostgresSettings, dbname: str | None = None) -> Bootstra
                 "the owner (POSTGRES_USER), with POSTGRES_WRITER_USER / POSTGRES_READER_USER "
                 "naming the other two"
             )
+        conn.execute("SELECT pg_advisory_lock(%s)", (BOOTSTRAP_LOCK_KEY,))  # until closed
         for role, password in roles.items():
             if _ensure_role(conn, role):
                 created.append(role)
-            elif _password_works(settings, role, password, conn.info.dbname):
-                # Already set: ALTER ROLE on one role from two sessions at once can fail
-                # ("tuple concurrently updated"), and there is nothing to change.
-                continue
-            verifier = conn.pgconn.encrypt_password(
-                password.get_secret_value().encode(), role.encode(), b"scram-sha-256"
-            )
-            conn.execute(
-                sql.SQL(SET_ROLE_VERIFIER).format(
-                    role=sql.Identifier(role), verifier=sql.Literal(verifier.decode())
-                )
-            )
+            _set_password(conn, settings, role, password)
         names = {
             "owner": sql.Identifier(owner),
             "writer": sql.Identifier(settings.writer_user),
@@ -127,6 +124,29 @@ def _ensure_role(conn: psycopg.Connection, role: str) -> bool:
             "`python -m db bootstrap` once as a superuser (or a role with CREATEROLE)"
         ) from exc
     return True
+
+
+def _set_password(
+    conn: psycopg.Connection, settings: PostgresSettings, role: str, password: SecretStr
+) -> None:
+    """Give `role` this password unless it has it already. ALTER ROLE on one role from two
+    sessions at once fails one of them ("tuple concurrently updated"): the loser looks again."""
+    for attempt in range(ROLE_ATTEMPTS):
+        if _password_works(settings, role, password, conn.info.dbname):
+            return
+        verifier = conn.pgconn.encrypt_password(
+            password.get_secret_value().encode(), role.encode(), b"scram-sha-256"
+        )
+        statement = sql.SQL(SET_ROLE_VERIFIER).format(
+            role=sql.Identifier(role), verifier=sql.Literal(verifier.decode())
+        )
+        try:
+            conn.execute(statement)
+            return
+        except psycopg.errors.InternalError_ as exc:
+            if "concurrently updated" not in str(exc) or attempt == ROLE_ATTEMPTS - 1:
+                raise
+            time.sleep(0.05 * (attempt + 1))
 
 
 def _password_works(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import psycopg
@@ -154,3 +155,47 @@ def test_bootstrap_command_creates_roles_and_prints_the_masked_reader_url(
             for role in names.values():
                 conn.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(role)))
                 conn.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))
+
+
+def test_bootstraps_started_at_once_all_succeed(roles: PostgresSettings) -> None:
+    # Every pytest-xdist worker starts the stack, and each bootstraps the same database: GRANTs
+    # and ALTER ROLEs from several sessions at once made PostgreSQL fail one of them ("tuple
+    # concurrently updated") and with it the test session of that worker.
+    rounds, sessions = 5, 6
+    for _ in range(rounds):
+        with ThreadPoolExecutor(sessions) as pool:
+            reports = list(pool.map(lambda _: bootstrap(roles), range(sessions)))
+        assert {report.database for report in reports} == {roles.dbname}
+
+
+def test_bootstraps_of_several_databases_creating_the_same_roles_at_once_all_succeed(
+    roles: PostgresSettings,
+) -> None:
+    # Roles are cluster-wide and each database's bootstrap sets their passwords: two ALTER ROLEs
+    # of one role at once failed one bootstrap ("tuple concurrently updated").
+    suffix = uuid.uuid4().hex[:8]
+    names = {"writer_user": f"w_{suffix}", "reader_user": f"r_{suffix}"}
+    databases = [f"{roles.dbname}_{n}" for n in range(6)]
+    with psycopg.connect(roles.conninfo(), autocommit=True) as conn:
+        for database in databases:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
+    try:
+        with ThreadPoolExecutor(len(databases)) as pool:
+            reports = list(
+                pool.map(
+                    lambda db: bootstrap(roles.model_copy(update={**names, "dbname": db}), db),
+                    databases,
+                )
+            )
+        assert sorted(report.database for report in reports) == databases
+        assert sum(len(report.created) for report in reports) == 2  # each role created once
+    finally:
+        with psycopg.connect(roles.conninfo(), autocommit=True) as conn:
+            for database in databases:
+                conn.execute(
+                    sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                        sql.Identifier(database)
+                    )
+                )
+            for role in names.values():
+                conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role)))
