@@ -5,7 +5,6 @@ producer.market, N consumer.storage replicas, analytics.consumer and pipeline.mo
 from __future__ import annotations
 
 import os
-import random
 import socket
 import uuid
 from collections.abc import Callable, Iterator
@@ -20,7 +19,12 @@ from shared.health import health_port
 from shared.kafka import Topics, ensure_topics
 from shared.settings import HealthSettings, KafkaSettings, PostgresSettings
 from tests.integration.bar_stream import drained
-from tests.integration.processes import FAST_MEMBER, ServiceProcess, wait_for
+from tests.integration.processes import (
+    FAST_MEMBER,
+    ServiceProcess,
+    random_port_below_ephemeral,
+    wait_for,
+)
 
 SYMBOLS = "AAPL,MSFT,NVDA,SPY"  # the defaults; SPY has 1m recordings only
 
@@ -48,9 +52,8 @@ def replica(
 def free_base_port(replicas: list[tuple[str, int]]) -> int:
     """A HEALTH_BASE_PORT whose ports for these (service, replica index) are free now, drawn at
     random: concurrent test sessions scanning from the same start would collide."""
-    chooser = random.Random()  # noqa: S311 (spreading ports, not a secret)
     for _ in range(200):
-        base = chooser.randrange(21000, 59000, 10)
+        base = random_port_below_ephemeral(1000, step=10)
         ports = [
             health_port(HealthSettings(base_port=base, replica_index=index), name)
             for name, index in replicas

@@ -20,18 +20,21 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import REPO_ROOT
 
+EPHEMERAL_PORTS = Path("/proc/sys/net/ipv4/ip_local_port_range")
+
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A port free now, outside the ephemeral range (see free_port_range)."""
+    return free_port_range(0)
 
 
 def free_port_range(span: int) -> int:
     """A base port such that base .. base+span are all free now (for HEALTH_BASE_PORT). The
-    base is random so xdist workers asking at the same moment do not get the same range."""
+    base is random so xdist workers asking at the same moment do not get the same range, and
+    below the kernel's ephemeral ports: a port free now but in that range may be any client
+    connection's source port a moment later (a service then fails to bind its health port)."""
     for _ in range(200):
-        base = random.randrange(20000, 60000 - span)  # noqa: S311 - a port, not a secret
+        base = random_port_below_ephemeral(span)
         try:
             for port in range(base, base + span + 1):
                 with socket.socket() as sock:
@@ -40,6 +43,16 @@ def free_port_range(span: int) -> int:
             continue
         return base
     raise AssertionError("no free port range")
+
+
+def random_port_below_ephemeral(span: int, step: int = 1) -> int:
+    """A random base port with base + span still below the kernel's ephemeral ports (the
+    source ports of outgoing connections; Linux's range, else IANA's)."""
+    try:
+        lowest_ephemeral = int(EPHEMERAL_PORTS.read_text().split()[0])
+    except OSError:
+        lowest_ephemeral = 49152
+    return random.randrange(10000, lowest_ephemeral - span, step)  # noqa: S311 - not a secret
 
 
 def wait_for(

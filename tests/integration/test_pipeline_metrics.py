@@ -104,7 +104,12 @@ def test_a_running_pipeline_reports_what_moved(
         return len(lag) > 0 and sum(lag.values()) == 0 and indicators_seen
 
     try:
-        wait_for(lambda: counted("SELECT count(*) FROM indicators") > 0, 120, "indicators")
+        wait_for(
+            lambda: counted("SELECT count(*) FROM indicators") > 0,
+            120,
+            "indicators",
+            detail=lambda: log_path.read_text(errors="replace")[-4000:],
+        )
         try:
             wait_for(lambda: answer(port["consumer.storage"], "/readyz")[0] == 200, 30, "ready")
         except AssertionError:
