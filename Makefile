@@ -14,8 +14,11 @@ REQUIREMENTS_STAMP := $(VENV)/.requirements.sha256
 TEST_ENV := $(shell grep -E '^[A-Z_]+=' infra/test.env)
 # pytest-xdist workers for the tests that share the stack peacefully (each has its own database
 # and topics; most of their time is spent waiting on the servers, hence two more workers than
-# CI's 2 cores); the `serial` ones, which stop a server, run alone afterwards.
+# CI's 2 cores); the `serial` ones, which stop a server, run alone afterwards. worksteal: an idle
+# worker takes tests queued on a busy one (xdist's default hands out fixed shares up front, and
+# a worker left with the minute-long chaos tests ran on alone: 10 min against 6.5).
 TEST_WORKERS ?= 4
+TEST_DIST ?= worksteal
 
 .PHONY: help setup stack setup-db run test lint stop clean monitor
 
@@ -61,7 +64,7 @@ lint: setup
 
 test: setup lint
 	env $(TEST_ENV) $(PY) -m infra.stack up --profile test
-	env $(TEST_ENV) $(PY) -m pytest -n $(TEST_WORKERS) -m "not serial" --durations=15
+	env $(TEST_ENV) $(PY) -m pytest -n $(TEST_WORKERS) --dist $(TEST_DIST) -m "not serial" --durations=15
 	env $(TEST_ENV) $(PY) -m pytest -m serial
 
 # Without a venv nothing was ever started from this checkout.
