@@ -18,6 +18,9 @@ and analytics have drained them (indicators and alert states warm) the generator
   storage and analytics have drained, its alerts count as far as it got, and
   `behind_forecaster` is the lag it still had (not a loss: those messages wait in Kafka past
   its stored offsets).
+- `wal_mb_per_s`, `wal_bytes_per_bar`: the WAL PostgreSQL wrote while the steady load was
+  published (the whole server's: the services' writes). At 2,000 bars/s two thirds of it are
+  the analytics consumer's and the forecaster's state rows, one update per series per batch.
 - `lost`: messages with no row (price_bars and indicators: one row per bench bar each; the
   generator's delivery reports say which messages the broker confirmed), messages storage or
   analytics has not committed (stored offsets in Postgres vs the topic's end offsets), and
@@ -58,6 +61,7 @@ from bench.harness import (
     histogram_quantile,
     stop_all,
     subtract_buckets,
+    wal_position,
 )
 from db.bootstrap import bootstrap
 from db.partitions import ensure_range
@@ -210,9 +214,10 @@ def main(argv: list[str] | None = None) -> int:
                 "forecaster": writer_buckets(forecaster, "forecaster"),
             }
 
-            started = time.monotonic()
+            wal_before, started = wal_position(target), time.monotonic()
             deliveries = publish_steady(target, live, args.rate)
             published_s = time.monotonic() - started
+            wal_bytes = wal_position(target) - wal_before
             if deliveries.failed:
                 raise SystemExit(
                     f"bench.e2e: {deliveries.failed} bars not delivered: {deliveries.first_error}"
@@ -239,6 +244,9 @@ def main(argv: list[str] | None = None) -> int:
 
         emit("steady_bars", len(live))
         emit("steady_rate_achieved_bars_per_s", len(live) / published_s)
+        # What PostgreSQL logged while the load ran (every service's writes: most of its work).
+        emit("wal_mb_per_s", wal_bytes / published_s / 1e6)
+        emit("wal_bytes_per_bar", wal_bytes / len(live))
         emit("storage_drain_s", drained[groups["storage"]])
         emit("analytics_drain_s", drained[groups["analytics"]])
         emit("forecaster_drain_s", drained.get(groups["forecaster"], "nan"))

@@ -104,6 +104,7 @@ def durability_problems(observed: dict[str, str]) -> list[str]:
     ]
 
 
+WAL_POSITION = "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::bigint"
 UNLOGGED = "SELECT count(*) FROM pg_class WHERE relpersistence = 'u' AND relkind IN ('r', 'p')"
 
 
@@ -134,6 +135,12 @@ def emit_settings(target: BenchTarget, **extra: object) -> None:
     problems = durability_problems(observed)
     if problems:
         raise SystemExit("bench refused, not durable: " + ", ".join(problems))
+
+
+def wal_position(target: BenchTarget) -> int:
+    """The server's WAL insert position in bytes (cluster-wide: a bench runs alone)."""
+    with psycopg.connect(target.postgres.conninfo()) as conn:
+        return int(conn.execute(WAL_POSITION).fetchone()[0])  # type: ignore[index]
 
 
 def produce_all(
