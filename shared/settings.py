@@ -429,9 +429,11 @@ class ConsumerSettings(BaseSettings):
     poll_timeout_s: float = Field(0.5, gt=0, le=1.0)
     max_poll_interval_ms: int = Field(300_000, ge=1000)
     session_timeout_ms: int = Field(45_000, ge=1000)
-    # The first wait after a transient database failure (doubling up to retry_max_s); also
-    # how long a batch waits for a pooled connection.
+    # The first wait after a transient database failure (doubling up to retry_max_s).
     db_retry_s: float = Field(1.0, gt=0)
+    # How long a batch, a state load or a sweep waits for a pooled connection before the
+    # database counts as unavailable (it was db_retry_s: a short backoff made every wait fail).
+    pool_wait_s: float = Field(1.0, gt=0)
     retry_max_s: float = Field(30.0, gt=0)
     # How often a batch PostgreSQL refuses (read-only, privileges, a missing table) or a state
     # that cannot be restored is tried again, with health red meanwhile.

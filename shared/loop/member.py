@@ -51,5 +51,7 @@ def run_consumer(
             refused_retry_s=consumer_settings.refused_retry_s,
             poison_max_share=consumer_settings.poison_max_share,
             poison_max_in_row=consumer_settings.poison_max_in_row,
+            pool_wait_s=consumer_settings.pool_wait_s,
+            broker_timeout_s=settings.kafka.connect_timeout_s,
         )
         ConsumerLoop(consumer, pool, topics, handler, options, health, watch).run(stop)

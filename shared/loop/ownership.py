@@ -46,6 +46,7 @@ class Ownership:
         owner: str,
         health: Health,
         db_timeout_s: float,
+        broker_timeout_s: float,
     ) -> None:
         self._consumer = consumer
         self._pool = pool
@@ -54,6 +55,7 @@ class Ownership:
         self._owner = owner
         self._health = health
         self._db_timeout_s = db_timeout_s
+        self._broker_timeout_s = broker_timeout_s
         self.partitions: dict[PartitionKey, Partition] = {}
         self.hold = False  # pause every partition (a batch is being retried)
         self.on_leave: Callable[[list[PartitionKey]], None] = lambda keys: None
@@ -255,7 +257,7 @@ class Ownership:
             return first_offset == partition.stored
         try:
             low, _high = self._consumer.get_watermark_offsets(
-                TopicPartition(*key), timeout=self._db_timeout_s, cached=False
+                TopicPartition(*key), timeout=self._broker_timeout_s, cached=False
             )
         except KafkaException as exc:  # a leader moving: refused, re-read from the log start
             logger.warning("log start of %s[%d] unknown (%s): batch refused", *key, exc)

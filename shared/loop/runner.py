@@ -77,7 +77,8 @@ class ConsumerLoop:
             group=options.group_id,
             owner=self._owner,
             health=health,
-            db_timeout_s=options.db_retry_s,
+            db_timeout_s=options.pool_wait_s,
+            broker_timeout_s=options.broker_timeout_s,
         )
         self._own.on_leave = self._drop
         self._lag = OwnedLag(cached_watermarks(consumer))
@@ -208,7 +209,7 @@ class ConsumerLoop:
             service=self._options.service,
             group=self._options.group_id,
             owner=self._owner,
-            db_timeout_s=self._options.db_retry_s,
+            db_timeout_s=self._options.pool_wait_s,
         )
 
     def _fly(self) -> None:

@@ -42,7 +42,7 @@ class Sweeper:
                 self._own,
                 group=self._options.group_id,
                 owner=self._owner,
-                db_timeout_s=self._options.db_retry_s,
+                db_timeout_s=self._options.pool_wait_s,
             )
         except Exception as exc:  # noqa: BLE001 (the loop boundary: logged, retried)
             self._retry_at = time.monotonic() + self._options.db_retry_s

@@ -194,3 +194,32 @@ def test_a_lock_held_on_the_offsets_past_max_poll_interval_keeps_the_member_in_i
         wait_for(lambda: consumer.healthz()[0] == 200, 30, "health to recover")
     finally:
         assert consumer.stop() == 0, consumer.log()
+
+
+def test_a_fresh_groups_first_batches_wait_for_the_log_start_as_long_as_the_broker_may_take(
+    kafka_settings: KafkaSettings,
+    pg_settings: PostgresSettings,
+    topics: Topics,
+    service_env: dict[str, str],
+    group: str,
+    tmp_path: Path,
+) -> None:
+    # A group with no stored offset asks the broker where each partition's log starts before
+    # its first batch. That request waited CONSUMER_DB_RETRY_S (a database backoff) and refused
+    # the batch on timeout: with a short backoff, or a broker further away than it, every first
+    # batch was refused and re-read forever. It now waits KAFKA_CONNECT_TIMEOUT_S.
+    topic = topics.market_bars
+    bars = minute_bars(SYMBOLS[:6], 20)
+    publish_bars(kafka_settings, topic, bars)
+    member = storage_member(service_env, tmp_path, group, CONSUMER_DB_RETRY_S="0.000001").start()
+    try:
+        wait_for(
+            lambda: drained(pg_settings, kafka_settings, group, topic),
+            60,
+            "the drain",
+            detail=member.log,
+        )
+        assert stored_bars(pg_settings) == as_rows(bars)
+        assert "batch refused" not in member.log()
+    finally:
+        assert member.stop() == 0, member.log()
