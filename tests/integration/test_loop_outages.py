@@ -4,6 +4,8 @@ outage, a position that drifted from the stored offset, a lock held on the offse
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -24,7 +26,7 @@ from tests.integration.bar_stream import (
     stored_offsets,
 )
 from tests.integration.held_lock import HeldLock
-from tests.integration.processes import storage_member, wait_for
+from tests.integration.processes import ServiceProcess, storage_member, wait_for
 from tests.integration.stacks import TestStack
 
 # Two dozen symbols that hash onto all 12 partitions of market.bars (murmur2, as produced).
@@ -32,6 +34,23 @@ SYMBOLS = [
     "AAPL", "MSFT", "NVDA", "AMZN", "GOOG", "META", "TSLA", "SPY", "QQQ", "IWM", "JPM", "BAC",
     "XOM", "CVX", "KO", "PEP", "WMT", "COST", "MCD", "NFLX", "AMD", "INTC", "ORCL", "CAT",
 ]  # fmt: skip
+
+
+@contextmanager
+def drained_by(
+    member: ServiceProcess,
+    pg: PostgresSettings,
+    kafka: KafkaSettings,
+    group: str,
+    topic: str,
+) -> Iterator[ServiceProcess]:
+    """`member` started and given 60 s to drain `topic`; stopped (exit 0) afterwards."""
+    member.start()
+    try:
+        wait_for(lambda: drained(pg, kafka, group, topic), 60, "the drain", detail=member.log)
+        yield member
+    finally:
+        assert member.stop() == 0, member.log()
 
 
 def owners(pg: PostgresSettings, group: str, topic: str) -> dict[int, str]:
@@ -117,19 +136,16 @@ def test_a_position_ahead_of_the_stored_offset_is_refused_and_nothing_is_skipped
     topic = topics.market_bars
     bars = minute_bars(SYMBOLS[:3], 60)
     publish_bars(kafka_settings, topic, bars)
-    drifting = storage_member(
+    member = storage_member(
         service_env, tmp_path, group, failpoint="drift_once", CONSUMER_BATCH_SIZE="10"
-    ).start()
-    try:
-        wait_for(lambda: drained(pg_settings, kafka_settings, group, topic), 60, "the drain")
+    )
+    with drained_by(member, pg_settings, kafka_settings, group, topic) as drifting:
         assert "failpoint drift_once" in drifting.log()
         metrics = drifting.metrics()
         assert metrics["pipeline_refused_positions_total"] >= 1
         assert "refused, re-positioned" in drifting.log()
         assert stored_bars(pg_settings) == as_rows(bars)
         assert metrics["pipeline_upsert_conflicts_total"] == 0
-    finally:
-        assert drifting.stop() == 0, drifting.log()
 
 
 def test_compare_and_set_refuses_a_batch_that_does_not_start_at_the_stored_offset(
@@ -196,7 +212,7 @@ def test_a_lock_held_on_the_offsets_past_max_poll_interval_keeps_the_member_in_i
         assert consumer.stop() == 0, consumer.log()
 
 
-def test_a_fresh_groups_first_batches_wait_for_the_log_start_as_long_as_the_broker_may_take(
+def test_a_short_database_backoff_neither_fails_pool_waits_nor_refuses_first_batches(
     kafka_settings: KafkaSettings,
     pg_settings: PostgresSettings,
     topics: Topics,
@@ -205,21 +221,14 @@ def test_a_fresh_groups_first_batches_wait_for_the_log_start_as_long_as_the_brok
     tmp_path: Path,
 ) -> None:
     # A group with no stored offset asks the broker where each partition's log starts before
-    # its first batch. That request waited CONSUMER_DB_RETRY_S (a database backoff) and refused
-    # the batch on timeout: with a short backoff, or a broker further away than it, every first
-    # batch was refused and re-read forever. It now waits KAFKA_CONNECT_TIMEOUT_S.
+    # its first batch. CONSUMER_DB_RETRY_S, a backoff, was also that request's timeout (a
+    # refused batch on timeout) and the wait for a pooled connection: with a short backoff the
+    # pool waits failed at start (every partition awaiting PostgreSQL) and first batches were
+    # refused. The pool wait is CONSUMER_POOL_WAIT_S now, the request's KAFKA_CONNECT_TIMEOUT_S.
     topic = topics.market_bars
     bars = minute_bars(SYMBOLS[:6], 20)
     publish_bars(kafka_settings, topic, bars)
-    member = storage_member(service_env, tmp_path, group, CONSUMER_DB_RETRY_S="0.000001").start()
-    try:
-        wait_for(
-            lambda: drained(pg_settings, kafka_settings, group, topic),
-            60,
-            "the drain",
-            detail=member.log,
-        )
+    member = storage_member(service_env, tmp_path, group, CONSUMER_DB_RETRY_S="0.000001")
+    with drained_by(member, pg_settings, kafka_settings, group, topic) as draining:
         assert stored_bars(pg_settings) == as_rows(bars)
-        assert "batch refused" not in member.log()
-    finally:
-        assert member.stop() == 0, member.log()
+        assert "batch refused" not in draining.log()
