@@ -75,14 +75,14 @@ class LoopOptions:
     batch_size: int
     poll_timeout_s: float
     db_retry_s: float  # first backoff after a transient failure
+    pool_wait_s: float  # how long a database connection is waited for (CONSUMER_POOL_WAIT_S)
+    # How long a request to the broker may take (a partition's log start, asked for the first
+    # batch of a group with no stored offset): KAFKA_CONNECT_TIMEOUT_S.
+    broker_timeout_s: float
     retry_max_s: float  # the backoff's cap
     refused_retry_s: float  # how often a refused batch (or unrestorable state) is retried
     poison_max_share: float  # dead letters the database asks for, at most this share of a batch
     poison_max_in_row: int  # ... and at most this many with nothing stored between them
-    pool_wait_s: float = 1.0  # how long a database connection is waited for (CONSUMER_POOL_WAIT_S)
-    # How long a request to the broker may take (a partition's log start, asked for the first
-    # batch of a group with no stored offset): KAFKA_CONNECT_TIMEOUT_S.
-    broker_timeout_s: float = 15.0
 
 
 class Handler:

@@ -47,11 +47,11 @@ def run_consumer(
             batch_size=consumer_settings.batch_size,
             poll_timeout_s=consumer_settings.poll_timeout_s,
             db_retry_s=consumer_settings.db_retry_s,
+            pool_wait_s=consumer_settings.pool_wait_s,
+            broker_timeout_s=settings.kafka.connect_timeout_s,
             retry_max_s=consumer_settings.retry_max_s,
             refused_retry_s=consumer_settings.refused_retry_s,
             poison_max_share=consumer_settings.poison_max_share,
             poison_max_in_row=consumer_settings.poison_max_in_row,
-            pool_wait_s=consumer_settings.pool_wait_s,
-            broker_timeout_s=settings.kafka.connect_timeout_s,
         )
         ConsumerLoop(consumer, pool, topics, handler, options, health, watch).run(stop)

@@ -274,7 +274,7 @@ class ConsumerLoop:
             self._own.rewind(firsts)
         # The memory holds the failed batch's states: read the committed ones again. A partition
         # whose state cannot be read now awaits PostgreSQL; its messages are read again later.
-        self._own.reload([key for key in prepared.effects.states if key in self._own.partitions])
+        self._own.reload(list(prepared.effects.states))
         owned = self._own.partitions
         items = [
             item

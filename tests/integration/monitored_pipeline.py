@@ -5,7 +5,6 @@ producer.market, N consumer.storage replicas, analytics.consumer and pipeline.mo
 from __future__ import annotations
 
 import os
-import socket
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -22,7 +21,7 @@ from tests.integration.bar_stream import drained
 from tests.integration.processes import (
     FAST_MEMBER,
     ServiceProcess,
-    random_port_below_ephemeral,
+    free_base,
     wait_for,
 )
 
@@ -52,20 +51,14 @@ def replica(
 def free_base_port(replicas: list[tuple[str, int]]) -> int:
     """A HEALTH_BASE_PORT whose ports for these (service, replica index) are free now, drawn at
     random: concurrent test sessions scanning from the same start would collide."""
-    for _ in range(200):
-        base = random_port_below_ephemeral(1000, step=10)
-        ports = [
+    return free_base(
+        lambda base: [
             health_port(HealthSettings(base_port=base, replica_index=index), name)
             for name, index in replicas
-        ]
-        try:
-            for port in ports:
-                with socket.socket() as sock:
-                    sock.bind(("127.0.0.1", port))
-        except OSError:
-            continue
-        return base
-    raise AssertionError("no free health ports")
+        ],
+        span=1000,
+        step=10,
+    )
 
 
 def settled(check: Callable[..., bool], *args: object) -> bool:

@@ -12,7 +12,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -33,26 +33,27 @@ def free_port_range(span: int) -> int:
     base is random so xdist workers asking at the same moment do not get the same range, and
     below the kernel's ephemeral ports: a port free now but in that range may be any client
     connection's source port a moment later (a service then fails to bind its health port)."""
+    return free_base(lambda base: range(base, base + span + 1), span)
+
+
+def free_base(ports_of: Callable[[int], Iterable[int]], span: int, step: int = 1) -> int:
+    """A random base port, a multiple of `step`, with base + span below the kernel's ephemeral
+    ports (the source ports of outgoing connections; Linux's range, else IANA's), whose
+    `ports_of(base)` are all free now."""
+    try:
+        lowest_ephemeral = int(EPHEMERAL_PORTS.read_text().split()[0])
+    except OSError:
+        lowest_ephemeral = 49152
     for _ in range(200):
-        base = random_port_below_ephemeral(span)
+        base = random.randrange(10000, lowest_ephemeral - span, step)  # noqa: S311 - not a secret
         try:
-            for port in range(base, base + span + 1):
+            for port in ports_of(base):
                 with socket.socket() as sock:
                     sock.bind(("127.0.0.1", port))
         except OSError:
             continue
         return base
-    raise AssertionError("no free port range")
-
-
-def random_port_below_ephemeral(span: int, step: int = 1) -> int:
-    """A random base port with base + span still below the kernel's ephemeral ports (the
-    source ports of outgoing connections; Linux's range, else IANA's)."""
-    try:
-        lowest_ephemeral = int(EPHEMERAL_PORTS.read_text().split()[0])
-    except OSError:
-        lowest_ephemeral = 49152
-    return random.randrange(10000, lowest_ephemeral - span, step)  # noqa: S311 - not a secret
+    raise AssertionError("no free ports")
 
 
 def wait_for(
