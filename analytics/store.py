@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -16,6 +16,7 @@ from analytics.indicators import IndicatorParams, IndicatorValues
 from analytics.packed_state import encode_document, encode_state, state_document
 from analytics.series import SeriesState
 from shared.errors import FencedError, StateRestoreError
+from shared.pg_arrays import ByteaArray, Int4Array, Int8Array, TextArray, TimestamptzArray
 
 # DO NOTHING, then a plain SELECT when the row exists: an ON CONFLICT DO UPDATE would lock the
 # row against every open batch (their indicators rows hold FOR KEY SHARE on it through the
@@ -88,9 +89,10 @@ SELECT symbol, interval, kafka_partition, packed_state, state, last_ts, revision
 FROM analytics_state
 WHERE consumer_group = %s AND kafka_partition = ANY(%s)
 """
-# The states go as a binary bytea[] (%b): a text-format array literal would escape every byte
-# (for json text, every quote), which cost more CPU than the rest of the batch. A row written
-# before migration 0013 holds `state` (json): it is replaced by the packed form.
+# The columns go as binary arrays (%b, shared/pg_arrays.py): a text-format bytea[] literal would
+# escape every byte of the states (for json text, every quote), which cost more CPU than the rest
+# of the batch. A row written before migration 0013 holds `state` (json): it is replaced by the
+# packed form.
 # Compare-and-set on `revision`: a state is only overwritten from the revision it was loaded at
 # (0 for a series new to this consumer). A recompute bumps the revision, so a consumer still
 # holding the old state in memory writes nothing and its whole batch is rolled back.
@@ -98,7 +100,7 @@ SAVE_STATES = """
 INSERT INTO analytics_state (consumer_group, symbol, interval, kafka_partition, packed_state,
                              last_ts, revision)
 SELECT %s, w.symbol, w.interval, w.kafka_partition, w.packed_state, w.last_ts, w.revision
-FROM unnest(%s::text[], %s::text[], %s::int[], %b::bytea[], %s::timestamptz[], %s::bigint[])
+FROM unnest(%b::text[], %b::text[], %b::int[], %b::bytea[], %b::timestamptz[], %b::bigint[])
      AS w(symbol, interval, kafka_partition, packed_state, last_ts, revision)
 ON CONFLICT (consumer_group, symbol, interval) DO UPDATE SET
     kafka_partition = EXCLUDED.kafka_partition, packed_state = EXCLUDED.packed_state,
@@ -264,10 +266,22 @@ def load_states(
     return loaded
 
 
+def pack_states(
+    series: Mapping[tuple[str, str], StoredSeries],
+) -> dict[tuple[str, str], bytes]:
+    """The stored form of each series' state and alert machines (see save_states)."""
+    return {key: encode_state(s.state, s.alerts) for key, s in series.items()}
+
+
 def save_states(
-    conn: psycopg.Connection, group: str, series: dict[tuple[str, str], StoredSeries]
+    conn: psycopg.Connection,
+    group: str,
+    series: Mapping[tuple[str, str], StoredSeries],
+    packed: Mapping[tuple[str, str], bytes],
 ) -> None:
-    """Write the states of these series; FencedError if a recompute replaced one meanwhile."""
+    """Write the states of these series, `packed` being their stored form (pack_states: the
+    analytics consumer packs them while it computes, so its writer thread, on which the batch's
+    latency waits, only sends them); FencedError if a recompute replaced one meanwhile."""
     if not series:
         return
     items = list(series.items())
@@ -275,12 +289,12 @@ def save_states(
         SAVE_STATES,
         (
             group,
-            [key[0] for key, _ in items],
-            [key[1] for key, _ in items],
-            [s.kafka_partition for _, s in items],
-            [encode_state(s.state, s.alerts) for _, s in items],
-            [s.state.last_ts for _, s in items],
-            [s.revision for _, s in items],
+            TextArray([key[0] for key, _ in items]),
+            TextArray([key[1] for key, _ in items]),
+            Int4Array([s.kafka_partition for _, s in items]),
+            ByteaArray([packed[key] for key, _ in items]),
+            TimestamptzArray([s.state.last_ts for _, s in items]),
+            Int8Array([s.revision for _, s in items]),
         ),
     ).fetchall()
     if len(stored) != len(items):

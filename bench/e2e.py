@@ -21,6 +21,10 @@ and analytics have drained them (indicators and alert states warm) the generator
 - `wal_mb_per_s`, `wal_bytes_per_bar`: the WAL PostgreSQL wrote while the steady load was
   published (the whole server's: the services' writes). At 2,000 bars/s two thirds of it are
   the analytics consumer's and the forecaster's state rows, one update per series per batch.
+- `storage_cpu_us_per_bar`, `analytics_…`, `forecaster_…` (its own process; its fit workers
+  run apart, at idle priority), `postgres_…` (every server process on this machine): CPU time
+  while the steady load was published, per bar; `machine_busy_share` and `machine_steal_share`
+  (time the hypervisor gave to others): the whole machine's over the same span.
 - `lost`: messages with no row (price_bars and indicators: one row per bench bar each; the
   generator's delivery reports say which messages the broker confirmed), messages storage or
   analytics has not committed (stored offsets in Postgres vs the topic's end offsets), and
@@ -54,11 +58,13 @@ from bench.forecast_service import SteadyLoad, add_cadence_arguments
 from bench.harness import (
     LATENCY_METRIC,
     BenchTarget,
+    MachineTicks,
     Service,
     emit,
     emit_settings,
     fresh_target,
     histogram_quantile,
+    processes_cpu_seconds,
     stop_all,
     subtract_buckets,
     wal_position,
@@ -214,10 +220,17 @@ def main(argv: list[str] | None = None) -> int:
                 "forecaster": writer_buckets(forecaster, "forecaster"),
             }
 
+            services = {"storage": storage, "analytics": analytics, "forecaster": forecaster}
+            cpu_before = {name: s.cpu_seconds() for name, s in services.items()}
+            cpu_before["postgres"] = processes_cpu_seconds("postgres")
+            machine_before = MachineTicks.now()
             wal_before, started = wal_position(target), time.monotonic()
             deliveries = publish_steady(target, live, args.rate)
             published_s = time.monotonic() - started
             wal_bytes = wal_position(target) - wal_before
+            busy_share, steal_share = MachineTicks.now().since(machine_before)
+            cpu = {name: s.cpu_seconds() - cpu_before[name] for name, s in services.items()}
+            cpu["postgres"] = processes_cpu_seconds("postgres") - cpu_before["postgres"]
             if deliveries.failed:
                 raise SystemExit(
                     f"bench.e2e: {deliveries.failed} bars not delivered: {deliveries.first_error}"
@@ -247,6 +260,13 @@ def main(argv: list[str] | None = None) -> int:
         # What PostgreSQL logged while the load ran (every service's writes: most of its work).
         emit("wal_mb_per_s", wal_bytes / published_s / 1e6)
         emit("wal_bytes_per_bar", wal_bytes / len(live))
+        # CPU while the load was published, per steady bar: steadier than a latency on a noisy
+        # machine, so two versions compare by it (the forecaster's: its own process, not its
+        # fit workers; postgres: every server process, when the server runs on this machine).
+        for name, seconds in cpu.items():
+            emit(f"{name}_cpu_us_per_bar", 1e6 * seconds / len(live))
+        emit("machine_busy_share", busy_share)
+        emit("machine_steal_share", steal_share)
         emit("storage_drain_s", drained[groups["storage"]])
         emit("analytics_drain_s", drained[groups["analytics"]])
         emit("forecaster_drain_s", drained.get(groups["forecaster"], "nan"))

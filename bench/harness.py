@@ -293,6 +293,43 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def processes_cpu_seconds(command: str) -> float:
+    """utime + stime of every process named `command` on this machine ("postgres": the
+    server's backends and workers, when the bench's PostgreSQL runs here; 0 otherwise)."""
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:  # ended meanwhile
+            continue
+        name, _, rest = text.partition(" (")[2].rpartition(")")
+        if name == command:
+            fields = rest.split()
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+@dataclass(frozen=True)
+class MachineTicks:
+    """/proc/stat's first line: clock ticks spent busy, in all, and stolen by the hypervisor."""
+
+    busy: int
+    total: int
+    steal: int
+
+    @classmethod
+    def now(cls) -> MachineTicks:
+        # user nice system idle iowait irq softirq steal (guest time is inside user)
+        ticks = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+        idle = ticks[3] + ticks[4]
+        return cls(sum(ticks) - idle, sum(ticks), ticks[7])
+
+    def since(self, before: MachineTicks) -> tuple[float, float]:
+        """(busy share, stolen share) of the machine's cores since `before`."""
+        total = max(1, self.total - before.total)
+        return (self.busy - before.busy) / total, (self.steal - before.steal) / total
+
+
 def peak_rss_mb(pid: int) -> float:
     """VmHWM of `pid` (the kernel's high-water mark of its resident set) in MB (10^6 bytes)."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():

@@ -19,6 +19,7 @@ import psycopg
 from psycopg import sql
 
 from shared.metrics import UPSERT_CONFLICTS
+from shared.pg_arrays import BoolArray, Float8Array, TextArray, TimestamptzArray
 
 # pg_advisory_xact_lock key of every alert insert ("alertins" as a bigint).
 INSERT_LOCK_KEY = int.from_bytes(b"alertins", "big")
@@ -89,9 +90,9 @@ LOCK_INSERTS = "SELECT pg_advisory_xact_lock(%s)"
 # The NOTIFY, with the largest id inserted, is sent by the same statement when it inserted rows.
 INSERT_EVENTS = """
 WITH batch AS (
-    SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[],
-                         %s::text[], %s::float8[], %s::float8[], %s::text[], %s::timestamptz[],
-                         %s::boolean[]) WITH ORDINALITY
+    SELECT * FROM unnest(%b::text[], %b::text[], %b::text[], %b::text[], %b::text[], %b::text[],
+                         %b::text[], %b::float8[], %b::float8[], %b::text[], %b::timestamptz[],
+                         %b::boolean[]) WITH ORDINALITY
         AS w(fingerprint, rule, rules_version, severity, symbol, interval, state, value,
              threshold, message, bar_ts, historical, ord)
 ), fresh AS (
@@ -178,8 +179,20 @@ def insert_alert_events(conn: psycopg.Connection, rows: Sequence[AlertRow]) -> l
 
 
 def _columns(rows: Sequence[AlertRow]) -> list[list[object]]:
-    """The rows as one list per column, in INSERT_EVENTS' order (AlertRow's field order)."""
-    return [list(column) for column in zip(*(_fields(row) for row in rows), strict=True)]
+    """The rows as one binary array per column (shared/pg_arrays.py), in INSERT_EVENTS' order
+    (AlertRow's field order)."""
+    columns = zip(*(_fields(row) for row in rows), strict=True)
+    return [kind(column) for kind, column in zip(_COLUMN_ARRAYS, columns, strict=True)]
+
+
+_COLUMN_ARRAYS = (
+    *[TextArray] * 7,  # fingerprint … state
+    Float8Array,  # value
+    Float8Array,  # threshold
+    TextArray,  # message
+    TimestamptzArray,  # bar_ts
+    BoolArray,  # historical
+)
 
 
 def _fields(row: AlertRow) -> tuple[object, ...]:

@@ -54,6 +54,7 @@ class IndicatorEffects:
 
     rows: list[store.IndicatorRow] = field(default_factory=list)
     touched: dict[SeriesKey, StoredSeries] = field(default_factory=dict)
+    packed: dict[SeriesKey, bytes] = field(default_factory=dict)  # touched states, stored form
     older: list[tuple[Bar, datetime]] = field(default_factory=list)
     repeats: int = 0
     alerts: list[AlertRow] = field(default_factory=list)
@@ -168,6 +169,9 @@ class AnalyticsHandler(Handler):
                 out.alert_created_ms.extend([record.timestamp_ms] * len(transitions))
             series.kafka_partition = record.partition
             series_map[key] = out.touched[key] = series
+        # Packed here, not in `write`: the next batch is computed while this one is written, and
+        # the writer thread is the one a batch's latency waits on.
+        out.packed = store.pack_states(out.touched)
         return Effects(rows=out, states=new_states)
 
     def write(self, conn: psycopg.Connection, effects: Effects) -> None:
@@ -187,7 +191,7 @@ class AnalyticsHandler(Handler):
         if out.older:
             repeats += self._sort_out_older(conn, out.older)
         BARS_SKIPPED.labels("duplicate").inc(repeats)
-        store.save_states(conn, self._group, out.touched)
+        store.save_states(conn, self._group, out.touched, out.packed)
 
     def sweep_due(self) -> bool:
         """After a rules reload (or a load that found machines of replaced rules): resolve the
@@ -198,7 +202,12 @@ class AnalyticsHandler(Handler):
         self, rules: RuleSet, states: Mapping[PartitionKey, PartitionSeries | None]
     ) -> Effects:
         swept = sweep(rules, states, lambda series: series.state.last_ts)
-        out = IndicatorEffects(touched=swept.series, alerts=swept.rows, swept=rules.version)
+        out = IndicatorEffects(
+            touched=swept.series,
+            packed=store.pack_states(swept.series),
+            alerts=swept.rows,
+            swept=rules.version,
+        )
         if swept.rows:
             logger.info(
                 "rules %s: %d alert(s) resolved by the reload", rules.version, len(swept.rows)

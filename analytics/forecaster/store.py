@@ -13,6 +13,7 @@ from analytics.packed_state import decode_values, encode_document, encode_values
 from ml.outcome import Forecast, Outcome
 from shared.errors import FencedError, StateRestoreError
 from shared.metrics import ROWS_WRITTEN, UPSERT_CONFLICTS
+from shared.pg_arrays import ByteaArray, Int4Array, Int8Array, TextArray, TimestamptzArray
 
 # Rows are keyed naturally and inserted with DO NOTHING: a batch written again after a crash
 # (the fits give the same numbers) changes nothing.
@@ -68,16 +69,17 @@ WHERE s.consumer_group = %s AND s.kafka_partition = ANY(%s)
 """
 # The analytics consumer's state table, under the forecaster's own consumer group; nothing
 # recomputes a forecaster state, so its revision stays 0 and the row is simply replaced.
-# Packed (MessagePack, analytics/packed_state.py) and sent as a binary bytea[] (%b), like the
-# analytics consumer's: as json text in a text array literal (every quote escaped) a state's
-# encoding was 62% of the forecaster's CPU at 2,000 bars/s (py-spy). A row written as json
+# Packed (MessagePack, analytics/packed_state.py) and sent as binary arrays (%b,
+# shared/pg_arrays.py), like the analytics consumer's: as json text in a text array literal
+# (every quote escaped) a state's encoding was 62% of the forecaster's CPU at 2,000 bars/s
+# (py-spy). A row written as json
 # before loads all the same and is replaced packed. The window's closes are stored apart
 # (SAVE_WINDOWS): a state holds those fed since.
 SAVE_STATES = """
 INSERT INTO analytics_state (consumer_group, symbol, interval, kafka_partition, packed_state,
                              last_ts)
 SELECT %s, w.symbol, w.interval, w.kafka_partition, w.packed_state, w.last_ts
-FROM unnest(%s::text[], %s::text[], %s::int[], %b::bytea[], %s::timestamptz[])
+FROM unnest(%b::text[], %b::text[], %b::int[], %b::bytea[], %b::timestamptz[])
      AS w(symbol, interval, kafka_partition, packed_state, last_ts)
 ON CONFLICT (consumer_group, symbol, interval) DO UPDATE SET
     kafka_partition = EXCLUDED.kafka_partition, packed_state = EXCLUDED.packed_state,
@@ -91,7 +93,7 @@ RETURNING symbol
 SAVE_WINDOWS = """
 INSERT INTO forecaster_windows (consumer_group, symbol, interval, bars, packed_window)
 SELECT %s, w.symbol, w.interval, w.bars, w.packed_window
-FROM unnest(%s::text[], %s::text[], %s::int8[], %b::bytea[])
+FROM unnest(%b::text[], %b::text[], %b::int8[], %b::bytea[])
      AS w(symbol, interval, bars, packed_window)
 ON CONFLICT (consumer_group, symbol, interval) DO UPDATE SET
     bars = EXCLUDED.bars, packed_window = EXCLUDED.packed_window, updated_at = now()
@@ -217,11 +219,11 @@ def save_series(
         SAVE_STATES,
         (
             group,
-            [key[0] for key, _ in items],
-            [key[1] for key, _ in items],
-            [partition for _, (partition, _s) in items],
-            documents,
-            [series.last_ts for _, (_p, series) in items],
+            TextArray([key[0] for key, _ in items]),
+            TextArray([key[1] for key, _ in items]),
+            Int4Array([partition for _, (partition, _s) in items]),
+            ByteaArray(documents),
+            TimestamptzArray([series.last_ts for _, (_p, series) in items]),
         ),
     ).fetchall()
     if len(saved) != len(items):
@@ -231,9 +233,9 @@ def save_series(
             SAVE_WINDOWS,
             (
                 group,
-                [key[0] for key, _, _ in windows],
-                [key[1] for key, _, _ in windows],
-                [bars for _, bars, _ in windows],
-                [packed for _, _, packed in windows],
+                TextArray([key[0] for key, _, _ in windows]),
+                TextArray([key[1] for key, _, _ in windows]),
+                Int8Array([bars for _, bars, _ in windows]),
+                ByteaArray([packed for _, _, packed in windows]),
             ),
         )
