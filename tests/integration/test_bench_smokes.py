@@ -25,7 +25,16 @@ FIGURES = {
     "forecast": ("fit_ms_p50", "backfill_origins", "live_cpu_share"),
     "alerts": ("analytics_p99_latency_ms", "forecaster_p99_latency_ms", "notify_to_watch_ms_p99"),
     "export": ("rows_per_s", "peak_rss_mb"),
-    "e2e": ("steady_bars", "lost", "duplicated", "upsert_conflicts", "wal_bytes_per_bar"),
+    "e2e": (
+        "steady_bars",
+        "lost",
+        "duplicated",
+        "upsert_conflicts",
+        "wal_bytes_per_bar",
+        "analytics_cpu_us_per_bar",
+        "postgres_cpu_us_per_bar",
+        "machine_busy_share",
+    ),
     "backfill": ("seconds", "bars_per_s", "indicators_rows"),
     "memory": ("peak_rss_mb", "forecaster_peak_rss_mb"),
 }

@@ -109,4 +109,3 @@ def test_the_consumer_copies_big_batches_straight_in_and_goes_the_staging_way_af
     for _ in range(STAGED_AFTER_CONFLICT):
         assert write(DIRECT_MIN_ROWS)[0] == DIRECT_MIN_ROWS
     assert write(DIRECT_MIN_ROWS)[0] == 0
-
