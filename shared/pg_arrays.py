@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import struct
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import psycopg
 from psycopg.abc import AdaptContext
@@ -24,72 +25,67 @@ _HEAD = struct.Struct(">iiIii")  # dimensions, has nulls, element oid, length, l
 _EMPTY = struct.Struct(">iiI")  # no dimensions
 _LENGTH = struct.Struct(">i")
 _NULL = _LENGTH.pack(-1)
-_FLOAT8 = struct.Struct(">id")  # byte length 8, value
-_INT4 = struct.Struct(">ii")
-_INT8 = struct.Struct(">iq")
-_TRUE, _FALSE = _LENGTH.pack(1) + b"\x01", _LENGTH.pack(1) + b"\x00"
 PG_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)  # timestamptz counts microseconds from here
 MICROSECOND = timedelta(microseconds=1)
 
 
 class _Array(list):  # type: ignore[type-arg]
-    """A column's values; subclasses name the element type."""
+    """A column's values; subclasses name the element type and how one value is sent."""
 
     element_oid = 0  # pg_type oid of an element
     array_oid = 0  # and of the array (its typarray)
 
     def elements(self) -> list[bytes]:
         """Each value as its byte length and binary form (NULL: length -1)."""
+        one = self.one
+        return [_NULL if value is None else one(value) for value in self]
+
+    @staticmethod
+    def one(value: Any) -> bytes:
         raise NotImplementedError
 
 
 class TextArray(_Array):
     element_oid, array_oid = 25, 1009
 
-    def elements(self) -> list[bytes]:
-        out = []
-        for value in self:
-            if value is None:
-                out.append(_NULL)
-            else:
-                data = value.encode()
-                out.append(_LENGTH.pack(len(data)) + data)
-        return out
+    @staticmethod
+    def one(value: str) -> bytes:
+        data = value.encode()
+        return _LENGTH.pack(len(data)) + data
 
 
 class ByteaArray(_Array):
     element_oid, array_oid = 17, 1001
 
-    def elements(self) -> list[bytes]:
-        return [_NULL if v is None else _LENGTH.pack(len(v)) + bytes(v) for v in self]
+    @staticmethod
+    def one(value: bytes) -> bytes:
+        return _LENGTH.pack(len(value)) + bytes(value)
 
 
-class Float8Array(_Array):
-    element_oid, array_oid = 701, 1022
+class _FixedWidthArray(_Array):
+    """Values of one fixed-width binary form: `item` packs (its byte length, the value)."""
 
-    def elements(self) -> list[bytes]:
-        return [_NULL if v is None else _FLOAT8.pack(8, v) for v in self]
-
-
-class Int4Array(_Array):
-    element_oid, array_oid = 23, 1007
+    item = struct.Struct(">i")
 
     def elements(self) -> list[bytes]:
-        return [_NULL if v is None else _INT4.pack(4, v) for v in self]
+        pack, width = self.item.pack, self.item.size - _LENGTH.size
+        return [_NULL if value is None else pack(width, value) for value in self]
 
 
-class Int8Array(_Array):
-    element_oid, array_oid = 20, 1016
-
-    def elements(self) -> list[bytes]:
-        return [_NULL if v is None else _INT8.pack(8, v) for v in self]
+class Float8Array(_FixedWidthArray):
+    element_oid, array_oid, item = 701, 1022, struct.Struct(">id")
 
 
-class BoolArray(_Array):
-    element_oid, array_oid = 16, 1000
+class Int4Array(_FixedWidthArray):
+    element_oid, array_oid, item = 23, 1007, struct.Struct(">ii")
 
-    def elements(self) -> list[bytes]:
-        return [_NULL if v is None else _TRUE if v else _FALSE for v in self]
+
+class Int8Array(_FixedWidthArray):
+    element_oid, array_oid, item = 20, 1016, struct.Struct(">iq")
+
+
+class BoolArray(_FixedWidthArray):
+    element_oid, array_oid, item = 16, 1000, struct.Struct(">i?")
 
 
 class TimestamptzArray(_Array):
@@ -97,16 +93,11 @@ class TimestamptzArray(_Array):
 
     element_oid, array_oid = 1184, 1185
 
-    def elements(self) -> list[bytes]:
-        out = []
-        for value in self:
-            if value is None:
-                out.append(_NULL)
-                continue
-            if value.tzinfo is None or value.utcoffset() is None:
-                raise psycopg.DataError(f"timestamptz[] needs aware datetimes, got {value!r}")
-            out.append(_INT8.pack(8, (value - PG_EPOCH) // MICROSECOND))
-        return out
+    @staticmethod
+    def one(value: datetime) -> bytes:
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise psycopg.DataError(f"timestamptz[] needs aware datetimes, got {value!r}")
+        return Int8Array.item.pack(8, (value - PG_EPOCH) // MICROSECOND)
 
 
 class _ArrayDumper(Dumper):
