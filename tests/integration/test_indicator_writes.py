@@ -10,7 +10,7 @@ import psycopg
 import pytest
 
 from analytics import store
-from analytics.consumer.handler import DIRECT_MIN_ROWS, STAGED_AFTER_CONFLICT, AnalyticsHandler
+from analytics.consumer.handler import STAGED_AFTER_CONFLICT, AnalyticsHandler
 from analytics.indicators import IndicatorParams, IndicatorValues
 from shared.settings import PostgresSettings
 from tests.unit.analytics.test_handler_process import RULES, bar
@@ -76,7 +76,7 @@ def test_a_row_the_database_rejects_is_not_mistaken_for_a_stored_one(
         assert stored(conn) == {}
 
 
-def test_the_consumer_copies_big_batches_straight_in_and_goes_the_staging_way_after_a_conflict(
+def test_the_consumer_copies_batches_straight_in_and_goes_the_staging_way_after_a_conflict(
     writer: tuple[psycopg.Connection, int],
 ) -> None:
     conn, params = writer
@@ -96,8 +96,8 @@ def test_the_consumer_copies_big_batches_straight_in_and_goes_the_staging_way_af
         states = {**states, **effects.states}
         return seen, len(stored(conn))
 
-    assert write(DIRECT_MIN_ROWS) == (0, DIRECT_MIN_ROWS)  # straight in
-    assert write(10) == (10, DIRECT_MIN_ROWS + 10)  # a live-sized batch: the staging way
+    assert write(500) == (0, 500)  # straight in
+    assert write(10) == (0, 510)  # a live-sized batch too
     # A row of the next batch is already there (written by someone else): it is skipped,
     # and the following batches go the staging way before trying straight in again.
     taken = store.indicator_row(
@@ -105,7 +105,7 @@ def test_the_consumer_copies_big_batches_straight_in_and_goes_the_staging_way_af
     )
     with conn.transaction():
         store.write_indicators(conn, [taken])
-    assert write(DIRECT_MIN_ROWS) == (DIRECT_MIN_ROWS, 2 * DIRECT_MIN_ROWS + 10)
+    assert write(50) == (50, 560)  # the one already there is skipped, not overwritten
     for _ in range(STAGED_AFTER_CONFLICT):
-        assert write(DIRECT_MIN_ROWS)[0] == DIRECT_MIN_ROWS
-    assert write(DIRECT_MIN_ROWS)[0] == 0
+        assert write(10)[0] == 10
+    assert write(10)[0] == 0
