@@ -1,7 +1,8 @@
 """What the storage consumer's ingest is measured against, in the same run and table.
 
 - `ceiling_rows_per_s`: the same bars decoded, validated and written by the consumer's own write
-  path (consumer/storage/repository.write_bars, one transaction per batch) straight from Python:
+  path (consumer/storage/repository.write_bars, direct COPY first as the consumer does, one
+  transaction per batch) straight from Python:
   what storage could reach without Kafka, the loop and its offsets.
 - `copy_rows_per_s`: a plain binary `COPY` of the same rows into price_bars in one transaction:
   the machine's limit for these rows into this table and its indexes.
@@ -57,7 +58,7 @@ def ceiling_rows_per_s(
                 bar = decode(value, Bar)
                 validate(bar)
                 records.append(Record(topic, 0, offset, key, bar, 0))
-            result = write_bars(conn, records)
+            result = write_bars(conn, records, direct=True)  # as the consumer tries first
             conn.commit()
             if result.inserted != len(records):
                 raise SystemExit(f"bench.ingest: the ceiling run inserted {result.inserted} rows")
