@@ -289,8 +289,7 @@ def stop_all(services: Iterable[Service]) -> None:
 
 def cpu_seconds(pid: int) -> float:
     """utime + stime of `pid` from /proc (clock ticks → seconds)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return _stat_cpu_seconds(Path(f"/proc/{pid}/stat").read_text())[1]
 
 
 def processes_cpu_seconds(command: str) -> float:
@@ -299,14 +298,19 @@ def processes_cpu_seconds(command: str) -> float:
     total = 0.0
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
-            text = stat.read_text()
+            name, seconds = _stat_cpu_seconds(stat.read_text())
         except OSError:  # ended meanwhile
             continue
-        name, _, rest = text.partition(" (")[2].rpartition(")")
         if name == command:
-            fields = rest.split()
-            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+            total += seconds
     return total
+
+
+def _stat_cpu_seconds(stat: str) -> tuple[str, float]:
+    """(command name, utime + stime in seconds) of a /proc/PID/stat line."""
+    name, _, rest = stat.partition(" (")[2].rpartition(")")
+    fields = rest.split()
+    return name, (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 @dataclass(frozen=True)

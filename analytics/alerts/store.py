@@ -178,13 +178,7 @@ def insert_alert_events(conn: psycopg.Connection, rows: Sequence[AlertRow]) -> l
     return ids
 
 
-def _columns(rows: Sequence[AlertRow]) -> list[list[object]]:
-    """The rows as one binary array per column (shared/pg_arrays.py), in INSERT_EVENTS' order
-    (AlertRow's field order)."""
-    columns = zip(*(_fields(row) for row in rows), strict=True)
-    return [kind(column) for kind, column in zip(_COLUMN_ARRAYS, columns, strict=True)]
-
-
+# INSERT_EVENTS' column types, in AlertRow's field order.
 _COLUMN_ARRAYS = (
     *[TextArray] * 7,  # fingerprint … state
     Float8Array,  # value
@@ -193,6 +187,13 @@ _COLUMN_ARRAYS = (
     TimestamptzArray,  # bar_ts
     BoolArray,  # historical
 )
+
+
+def _columns(rows: Sequence[AlertRow]) -> list[list[object]]:
+    """The rows as one binary array per column (shared/pg_arrays.py), in INSERT_EVENTS' order
+    (AlertRow's field order)."""
+    columns = zip(*(_fields(row) for row in rows), strict=True)
+    return [kind(column) for kind, column in zip(_COLUMN_ARRAYS, columns, strict=True)]
 
 
 def _fields(row: AlertRow) -> tuple[object, ...]:

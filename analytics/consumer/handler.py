@@ -30,14 +30,12 @@ from analytics.indicators import IndicatorParams, annualization_factor
 from analytics.series import SeriesState
 from analytics.store import StoredSeries
 from shared.loop import Effects, Handler, PartitionKey, Record
+from shared.loop.direct_copy import DirectCopies
 from shared.metrics import ALERT_COMMIT_LATENCY, BARS_SKIPPED, ROWS_WRITTEN, UPSERT_CONFLICTS
 from shared.schemas import Bar
 from shared.validation import decode_bar
 
 logger = logging.getLogger(__name__)
-# Batches written the staging way after one met a row already there, before COPY straight into
-# indicators is tried again (store.write_indicators).
-STAGED_AFTER_CONFLICT = 16
 
 SeriesKey = tuple[str, str]
 # A partition's state: its series by (symbol, interval).
@@ -63,7 +61,7 @@ class IndicatorEffects:
 
 class AnalyticsHandler(Handler):
     # The next batch is computed while PostgreSQL inserts this one (shared/loop/flight.py):
-    # `write` keeps its own counter (`_staged_batches_left`), which `process` never reads.
+    # `write` keeps its own choice of write (`_direct_copies`), which `process` never reads.
     pipelined = True
 
     def __init__(
@@ -83,7 +81,7 @@ class AnalyticsHandler(Handler):
         self._rules = rules
         self._historical_age_s = historical_age_s
         self._sweeps = ReloadSweeps(rules)
-        self._staged_batches_left = 0  # see write
+        self._direct_copies = DirectCopies()  # see write
 
     def decode(self, message: Message) -> Bar:
         return decode_bar(message.value())
@@ -177,14 +175,8 @@ class AnalyticsHandler(Handler):
         # … ON CONFLICT through every partition and index, more than those even for ten rows
         # (measured: 1.7 ms against 1.9 ms for 10 rows, 6.6 against 8.2 for 400; in bench.e2e
         # the staging way was 72 µs of PostgreSQL's time a row, the direct COPY 23).
-        direct = self._staged_batches_left == 0
-        written = store.write_indicators(conn, out.rows, direct=direct)
-        # A row already there (a replaying group, a recompute's rows) sends the next batches
-        # the staging way at once: a COPY that meets one is undone, its work wasted.
-        if written < len(out.rows):
-            self._staged_batches_left = STAGED_AFTER_CONFLICT
-        elif self._staged_batches_left:
-            self._staged_batches_left -= 1
+        written = store.write_indicators(conn, out.rows, direct=self._direct_copies.direct)
+        self._direct_copies.written(met_stored=written < len(out.rows))
         # Rows are counted before COMMIT: a batch rolled back and redone is counted again.
         ROWS_WRITTEN.labels("indicators").inc(written)
         UPSERT_CONFLICTS.labels("indicators").inc(len(out.rows) - written)

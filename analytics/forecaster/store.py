@@ -72,9 +72,8 @@ WHERE s.consumer_group = %s AND s.kafka_partition = ANY(%s)
 # Packed (MessagePack, analytics/packed_state.py) and sent as binary arrays (%b,
 # shared/pg_arrays.py), like the analytics consumer's: as json text in a text array literal
 # (every quote escaped) a state's encoding was 62% of the forecaster's CPU at 2,000 bars/s
-# (py-spy). A row written as json
-# before loads all the same and is replaced packed. The window's closes are stored apart
-# (SAVE_WINDOWS): a state holds those fed since.
+# (py-spy). A row written as json before loads all the same and is replaced packed. The window's
+# closes are stored apart (SAVE_WINDOWS): a state holds those fed since.
 SAVE_STATES = """
 INSERT INTO analytics_state (consumer_group, symbol, interval, kafka_partition, packed_state,
                              last_ts)

@@ -12,6 +12,7 @@ from consumer.storage import reference_repository as reference
 from consumer.storage.repository import write_bars, write_forwarded_dead_letters
 from shared.kafka import Topics
 from shared.loop import Effects, Handler, PartitionKey, Record
+from shared.loop.direct_copy import DirectCopies
 from shared.metrics import BAR_REVISIONS, ROWS_WRITTEN, UPSERT_CONFLICTS
 from shared.schemas import (
     Article,
@@ -24,10 +25,6 @@ from shared.schemas import (
 )
 from shared.validation import validate
 
-# Batches of bars written the staging way after one met a stored key, before COPY straight into
-# price_bars is tried again (repository.write_bars).
-STAGED_AFTER_CONFLICT = 16
-
 
 class StorageHandler(Handler):
     """Every topic into its tables: bars first-version-wins, news, macro vintages, actions."""
@@ -37,7 +34,7 @@ class StorageHandler(Handler):
 
     def __init__(self, topics: Topics) -> None:
         self._topics = topics
-        self._staged_batches_left = 0  # see write; `process` never reads it
+        self._direct_copies = DirectCopies()  # see write
         self._models: dict[str, type[Any]] = {
             topics.market_bars: Bar,
             topics.market_actions: CorporateAction,
@@ -67,14 +64,10 @@ class StorageHandler(Handler):
         by_topic: dict[str, list[Record]] = effects.rows
         topics = self._topics
         if bars := by_topic.get(topics.market_bars):
-            result = write_bars(conn, bars, direct=self._staged_batches_left == 0)
-            # A batch that met a stored key (a replay, a backfill overlapping stored bars) sends
-            # the next ones the staging way at once: a COPY that meets one is undone, its work
-            # wasted.
-            if not result.direct and self._staged_batches_left == 0:
-                self._staged_batches_left = STAGED_AFTER_CONFLICT
-            elif self._staged_batches_left:
-                self._staged_batches_left -= 1
+            result = write_bars(conn, bars, direct=self._direct_copies.direct)
+            # Fewer inserted than sent: a key was stored already or twice in the batch (a
+            # replay, a backfill overlapping stored bars), which a direct COPY would not survive.
+            self._direct_copies.written(met_stored=result.inserted < len(bars))
             # Counted before COMMIT: a rolled-back batch is counted again when redone, which
             # over-reports rows written but never hides a conflict.
             ROWS_WRITTEN.labels("price_bars").inc(result.inserted)

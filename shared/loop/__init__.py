@@ -14,6 +14,7 @@ transaction as the results, are the only truth, handed to the assignment when pa
 - `flight`: a pipelined handler's batch written on the writer thread while the next is processed.
 - `sweeper`: the handler's sweep between batches; `figures`: a committed batch's metrics;
   `kafka_errors`: which librdkafka errors are expected and which are alarms.
+- `direct_copy`: when a handler COPYs a batch straight into its table, not the staging way.
 - `failpoints`: named points a test entry point can hook; inert in production.
 """
 

@@ -11,10 +11,11 @@ import psycopg
 import pytest
 
 from consumer.storage import repository
-from consumer.storage.handler import STAGED_AFTER_CONFLICT, StorageHandler
+from consumer.storage.handler import StorageHandler
 from db.partitions import ensure_partitions
 from shared.kafka import Topics
 from shared.loop.contract import Effects, Record
+from shared.loop.direct_copy import STAGED_AFTER_CONFLICT
 from shared.schemas import Bar
 from shared.settings import PostgresSettings, RetentionSettings
 

@@ -10,8 +10,9 @@ import psycopg
 import pytest
 
 from analytics import store
-from analytics.consumer.handler import STAGED_AFTER_CONFLICT, AnalyticsHandler
+from analytics.consumer.handler import AnalyticsHandler
 from analytics.indicators import IndicatorParams, IndicatorValues
+from shared.loop.direct_copy import STAGED_AFTER_CONFLICT
 from shared.settings import PostgresSettings
 from tests.unit.analytics.test_handler_process import RULES, bar
 from tests.unit.analytics.test_handler_process import records as handler_records
