@@ -172,7 +172,12 @@ def test_rows_the_database_rejects_are_found_by_halving_the_batch(
     publish_bars(kafka_settings, topics.market_bars, bars[70:])
     consumer = storage_member(service_env, tmp_path, group).start()
     try:
-        wait_for(lambda: drained(pg_settings, kafka_settings, group, topics.market_bars), 60, "")
+        wait_for(
+            lambda: drained(pg_settings, kafka_settings, group, topics.market_bars),
+            60,
+            "the drain",
+            detail=consumer.log,
+        )
         assert stored_bars(pg_settings) == as_rows(bars)
         letters = dead_letters(pg_settings)
         assert len(letters) == 2

@@ -126,6 +126,14 @@ def test_a_running_pipeline_reports_what_moved(
             30,
             "lag rows in pipeline_metrics",
         )
+        # Storage drains long before a busy machine has started the forecaster (its fit workers
+        # warm up first): every service must answer before its figures are read.
+        wait_for(
+            lambda: all(answer(number, "/metrics")[0] == 200 for number in port.values()),
+            60,
+            "every service's /metrics",
+            detail=lambda: log_path.read_text(errors="replace")[-4000:],
+        )
         scraped = {name: scrape(number) for name, number in port.items()}
         screens: list[subprocess.CompletedProcess[str]] = []
 
