@@ -439,8 +439,8 @@ class ConsumerSettings(BaseSettings):
     # that cannot be restored is tried again, with health red meanwhile.
     refused_retry_s: float = Field(30.0, gt=0)
     # A batch whose messages the database rejects one by one is dead-lettered message by
-    # message, up to this share of the batch (at least one); past it the member pauses,
-    # because the fault is then the database's, not the messages'.
+    # message, up to this share of the batch (at least poison_max_in_row); past it the member
+    # pauses, because the fault is then the database's, not the messages'.
     poison_max_share: float = Field(0.1, gt=0, le=1)
     # ... and at most this many in a row with nothing stored between them: a database that
     # rejects everything (a constraint added by mistake) pauses the member after a few.

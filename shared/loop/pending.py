@@ -78,7 +78,9 @@ def decide(
         # the same batch in smaller transactions.
         return Step(part=len(part) // 2)
     if action is Action.DATA:
-        allowance = max(1, int(options.poison_max_share * batch.size))
+        # At least the in-row limit: a small batch's share (0.1 of a batch of two) would stop at
+        # its first rejected message and pause on the second for good.
+        allowance = max(options.poison_max_in_row, int(options.poison_max_share * batch.size))
         if (
             isinstance(part[0], Record)
             and batch.poisoned < allowance

@@ -81,3 +81,14 @@ def test_pending_batch_parts_and_partitions() -> None:
     assert batch.partitions() == [("t", 1)] and batch.part == 4
     batch.drop([("t", 1)])
     assert not batch
+
+
+def test_a_small_batch_of_poison_messages_is_dead_lettered_not_stalled() -> None:
+    """Two rejected messages in a batch of two: the share (0.1 of 2) allowed only the first,
+    and the second paused the member for good (the pending batch kept its count on every retry).
+    A small batch may lose as many as the in-row limit allows."""
+    batch = PendingBatch.of(records(2))
+    batch.poisoned = 1
+    assert decide(Action.DATA, "x", batch.items[1:], batch, 1, OPTIONS).dead_letter
+    batch.poisoned = 3
+    assert not decide(Action.DATA, "x", batch.items[1:], batch, 1, OPTIONS).dead_letter
