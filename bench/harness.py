@@ -130,6 +130,10 @@ def emit_settings(target: BenchTarget, **extra: object) -> None:
     for name, value in observed.items():
         emit(name, value)
     emit("partitions_market_bars", target.kafka.partitions_market_bars)
+    # Part of every latency from CreateTime (README "Benchmarks").
+    emit("kafka_linger_ms", target.kafka.linger_ms)
+    emit("kafka_fetch_wait_max_ms", target.kafka.fetch_wait_max_ms)
+    emit("kafka_fetch_min_bytes", target.kafka.fetch_min_bytes)
     for name, value in extra.items():
         emit(name, value)
     problems = durability_problems(observed)

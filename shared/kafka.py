@@ -121,6 +121,8 @@ def consumer_config(
         # consumer over 300 MB, and halving it cost no drain rate (bench.analytics).
         "queued.max.messages.kbytes": 8192,
         "fetch.max.bytes": 8 << 20,
+        "fetch.wait.max.ms": settings.fetch_wait_max_ms,
+        "fetch.min.bytes": settings.fetch_min_bytes,
     }
 
 

@@ -94,6 +94,15 @@ class KafkaSettings(BaseSettings):
     # 20-25 %, and on a busy 2-core machine that CPU came out of the tails (analytics p99
     # 238-310 ms against 93-134, four interleaved runs each). Lower it where cores are spare.
     linger_ms: float = Field(20.0, ge=0, le=1000)
+    # How a consumer's fetch waits at the broker (librdkafka fetch.wait.max.ms and
+    # fetch.min.bytes): the broker answers once `fetch_min_bytes` are there or `fetch_wait_max_ms`
+    # has passed. librdkafka sends one produce request per partition, and with fetch.min.bytes=1
+    # every one of them answered each consumer's waiting fetch: at 2,000 bars/s over 12
+    # partitions a consumer fetched ~264 times a second (~92 at these defaults), and the broker
+    # spent a sixth of the machine answering. A backlog fills fetch_min_bytes at once, so a
+    # catching-up consumer never waits; a live one waits at most fetch_wait_max_ms.
+    fetch_wait_max_ms: int = Field(10, ge=0, le=10_000)
+    fetch_min_bytes: int = Field(1 << 20, ge=1, le=8 << 20)
 
     @model_validator(mode="after")
     def _in_sync_within_replicas(self) -> KafkaSettings:

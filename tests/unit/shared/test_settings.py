@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from shared.errors import SettingsError
-from shared.kafka import producer_config
+from shared.kafka import consumer_config, producer_config
 from shared.settings import (
     ENV_FILE,
     KafkaSettings,
@@ -333,3 +333,16 @@ def test_producers_linger_as_long_as_the_setting_says(monkeypatch: pytest.Monkey
     assert producer_config(build(KafkaSettings), "p")["linger.ms"] == 20
     monkeypatch.setenv("KAFKA_LINGER_MS", "5")
     assert producer_config(build(KafkaSettings), "p")["linger.ms"] == 5
+
+
+def test_consumers_fetch_as_the_settings_say(monkeypatch: pytest.MonkeyPatch) -> None:
+    timeouts = {"max_poll_interval_ms": 300_000, "session_timeout_ms": 45_000}
+    config = consumer_config(build(KafkaSettings), "g", **timeouts)
+    assert (config["fetch.wait.max.ms"], config["fetch.min.bytes"]) == (10, 1 << 20)
+    monkeypatch.setenv("KAFKA_FETCH_WAIT_MAX_MS", "100")
+    monkeypatch.setenv("KAFKA_FETCH_MIN_BYTES", "1")
+    config = consumer_config(build(KafkaSettings), "g", **timeouts)
+    assert (config["fetch.wait.max.ms"], config["fetch.min.bytes"]) == (100, 1)
+    monkeypatch.setenv("KAFKA_FETCH_MIN_BYTES", "0")
+    with pytest.raises(SettingsError, match="^invalid setting KAFKA_FETCH_MIN_BYTES: "):
+        build(KafkaSettings)
