@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import psycopg
 from psycopg import errors
@@ -266,39 +266,53 @@ def load_states(
     return loaded
 
 
+class PackedSeries(NamedTuple):
+    """A series' row of analytics_state as of the end of a batch (pack_states)."""
+
+    packed: bytes  # the state and alert machines, stored form
+    kafka_partition: int
+    last_ts: datetime | None
+    revision: int
+
+
 def pack_states(
     series: Mapping[tuple[str, str], StoredSeries],
-) -> dict[tuple[str, str], bytes]:
-    """The stored form of each series' state and alert machines (see save_states)."""
-    return {key: encode_state(s.state, s.alerts) for key, s in series.items()}
+) -> dict[tuple[str, str], PackedSeries]:
+    """Each series' analytics_state row as it is now (see save_states). Everything the row needs
+    is taken here: the analytics consumer goes on to change these same series in place for its
+    next batch while its writer thread saves this one's."""
+    return {
+        key: PackedSeries(
+            encode_state(s.state, s.alerts), s.kafka_partition, s.state.last_ts, s.revision
+        )
+        for key, s in series.items()
+    }
 
 
 def save_states(
-    conn: psycopg.Connection,
-    group: str,
-    series: Mapping[tuple[str, str], StoredSeries],
-    packed: Mapping[tuple[str, str], bytes],
+    conn: psycopg.Connection, group: str, packed: Mapping[tuple[str, str], PackedSeries]
 ) -> None:
-    """Write the states of these series, `packed` being their stored form (pack_states: the
-    analytics consumer packs them while it computes, so its writer thread, on which the batch's
-    latency waits, only sends them); FencedError if a recompute replaced one meanwhile."""
-    if not series:
+    """Write these series' states (pack_states: the analytics consumer packs them while it
+    computes, so its writer thread, on which the batch's latency waits, only sends them);
+    FencedError if a recompute replaced one meanwhile."""
+    if not packed:
         return
-    items = list(series.items())
+    keys = list(packed)
+    rows = list(packed.values())
     stored = conn.execute(
         SAVE_STATES,
         (
             group,
-            TextArray([key[0] for key, _ in items]),
-            TextArray([key[1] for key, _ in items]),
-            Int4Array([s.kafka_partition for _, s in items]),
-            ByteaArray([packed[key] for key, _ in items]),
-            TimestamptzArray([s.state.last_ts for _, s in items]),
-            Int8Array([s.revision for _, s in items]),
+            TextArray([key[0] for key in keys]),
+            TextArray([key[1] for key in keys]),
+            Int4Array([row.kafka_partition for row in rows]),
+            ByteaArray([row.packed for row in rows]),
+            TimestamptzArray([row.last_ts for row in rows]),
+            Int8Array([row.revision for row in rows]),
         ),
     ).fetchall()
-    if len(stored) != len(items):
-        replaced = sorted(set(series) - {(symbol, interval) for symbol, interval in stored})
+    if len(stored) != len(keys):
+        replaced = sorted(set(keys) - {(symbol, interval) for symbol, interval in stored})
         names = ", ".join(f"{symbol}/{interval}" for symbol, interval in replaced[:5])
         raise FencedError(f"analytics state of {names} was replaced by a recompute")
 

@@ -2,7 +2,10 @@
 
 The loop keeps one state per partition: the series (symbol, interval) of that partition, each
 with its exact indicator state. `process` feeds copies of the series a batch touches, so the
-committed states never change until the batch's transaction has committed.
+committed states never change until the batch's transaction has committed — except for a batch
+the loop will write in flight, which it lets change the series in place (`in_place`: the loop
+reads the states again from the database when such a batch is not committed, see
+Handler.process).
 """
 
 from __future__ import annotations
@@ -49,7 +52,7 @@ class IndicatorEffects:
 
     rows: list[store.IndicatorRow] = field(default_factory=list)
     touched: dict[SeriesKey, StoredSeries] = field(default_factory=dict)
-    packed: dict[SeriesKey, bytes] = field(default_factory=dict)  # touched states, stored form
+    packed: dict[SeriesKey, store.PackedSeries] = field(default_factory=dict)  # touched, stored
     older: list[tuple[Bar, datetime]] = field(default_factory=list)
     repeats: int = 0
     alerts: list[AlertRow] = field(default_factory=list)
@@ -63,6 +66,9 @@ class AnalyticsHandler(Handler):
     # The next batch is computed while PostgreSQL inserts this one (shared/loop/flight.py):
     # `write` keeps its own choice of write (`_direct_copies`), which `process` never reads.
     pipelined = True
+    # Copying each series a batch touches, then freeing the copy it replaces, was a sixth of the
+    # consumer's CPU at 2,000 bars/s (py-spy: about one copy per bar at a steady rate).
+    in_place = True
 
     def __init__(
         self,
@@ -105,7 +111,11 @@ class AnalyticsHandler(Handler):
         return states
 
     def process(
-        self, records: Sequence[Record], states: Mapping[PartitionKey, PartitionSeries | None]
+        self,
+        records: Sequence[Record],
+        states: Mapping[PartitionKey, PartitionSeries | None],
+        *,
+        in_place: bool = False,
     ) -> Effects:
         rules = self._rules.current()  # a reload asked for by SIGHUP takes effect here
         if not records and self._sweeps.sweeping is not None:
@@ -128,7 +138,7 @@ class AnalyticsHandler(Handler):
                     )
                     series = StoredSeries(state, record.partition, 0, self._params_id)
                 else:
-                    series = committed.copy()
+                    series = committed if in_place else committed.copy()
             newest = series.state.last_ts
             if newest is not None and bar.ts <= newest:
                 # The newest bar again is a duplicate; an older one is sorted out by the store.
@@ -184,7 +194,7 @@ class AnalyticsHandler(Handler):
         if out.older:
             repeats += self._sort_out_older(conn, out.older)
         BARS_SKIPPED.labels("duplicate").inc(repeats)
-        store.save_states(conn, self._group, out.touched, out.packed)
+        store.save_states(conn, self._group, out.packed)
 
     def sweep_due(self) -> bool:
         """After a rules reload (or a load that found machines of replaced rules): resolve the

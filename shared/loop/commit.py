@@ -63,13 +63,19 @@ class Prepared:
     complete: bool  # the handler covered every record it was given
 
 
-def prepare(handler: Handler, ownership: Ownership, items: Sequence[Item]) -> Prepared:
+def prepare(
+    handler: Handler, ownership: Ownership, items: Sequence[Item], *, in_place: bool = False
+) -> Prepared:
     """Step 1: `handler.process` over the partitions' states and stored offsets as the member
-    holds them now."""
+    holds them now (`in_place`: the handler may change those states, Handler.in_place)."""
     records = [item for item in items if isinstance(item, Record)]
     partitions = ownership.partitions
     keys = {(item.topic, item.partition) for item in items}
-    effects = handler.process(records, {key: partitions[key].state for key in keys})
+    states = {key: partitions[key].state for key in keys}
+    if in_place:
+        effects = handler.process(records, states, in_place=True)
+    else:
+        effects = handler.process(records, states)
     complete = effects.consumed is None or effects.consumed >= len(records)
     if not complete:
         # The handler covered a prefix: write up to its last record (and the dead letters

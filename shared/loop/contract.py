@@ -92,6 +92,13 @@ class Handler:
     # (flight.py). Such a handler's `write` and `finish` run on that thread, beside `process`
     # and `decode` on the loop's: they must share no mutable state with them.
     pipelined: bool = False
+    # Whether `process` accepts `in_place=True` (pipelined handlers only): then it may change
+    # the states it is given instead of copying them. The loop asks for it only for a batch it
+    # writes in flight, and reads the states of that batch's partitions again from the database
+    # whenever such a batch is not committed after all (its process raised, it covered only a
+    # prefix, or it was processed while the batch in flight before it failed). Every other
+    # call (retries, halving, sweeps) gets states that must stay as they are.
+    in_place: bool = False
 
     def decode(self, message: Message) -> Any:
         """Decode one message; raise SchemaError or ValidationError to dead-letter it."""
@@ -107,7 +114,8 @@ class Handler:
         return {}
 
     def process(self, records: Sequence[Record], states: Mapping[PartitionKey, Any]) -> Effects:
-        """Pure: the effects of `records` given the partitions' committed `states`."""
+        """Pure: the effects of `records` given the partitions' committed `states` (a handler
+        with `in_place` also takes `in_place=True`: see there)."""
         raise NotImplementedError
 
     def write(self, conn: psycopg.Connection, effects: Effects) -> None:

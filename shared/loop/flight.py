@@ -8,7 +8,8 @@ the member's memory shows from the moment it takes off (`Flight.launch`). If the
 fails, `undo` puts back the stored offsets, the loop reads the states of the flight's partitions
 again from the database (`Ownership.reload`: the states before the launch are not kept — with
 thousands of series a batch, a third copy of their states was most of a consumer's memory),
-drops the batch processed since (its partitions rewound to where it started) and retries the
+drops the batch processed since (its partitions rewound to where it started, and their states
+read again too when it was processed in place: Handler.in_place) and retries the
 failed one the usual way (holds, backoff, halving). Nothing is decided on the writer thread: it
 only runs the transaction (`commit.commit_prepared`) and reports; the loop lands the flight —
 applies its outcome — on its own thread, before a rebalance callback acts, before a sweep or a

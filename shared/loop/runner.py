@@ -182,21 +182,41 @@ class ConsumerLoop:
 
     def _prepare(self, items: list[batches.Item]) -> Prepared | None:
         """A new batch processed for a flight (None: not pipelined, or the handler raised —
-        then the usual path processes it again and deals with what it raises)."""
+        then the usual path processes it again and deals with what it raises). A handler with
+        `in_place` changes the states as it goes: see `_write_new` and `_fly`."""
         if self._writer is None:
             return None
         try:
-            return prepare(self._handler, self._own, items)
+            return prepare(self._handler, self._own, items, in_place=self._handler.in_place)
         except Exception:  # noqa: BLE001 (re-raised by the same process() in _attempt)
             return None
 
     def _write_new(self, items: list[batches.Item], prepared: Prepared | None) -> None:
-        """A batch nothing is pending before: in flight when it can, else written here."""
+        """A batch nothing is pending before (nor in flight): in flight when it can, else
+        written here."""
         if prepared is not None and prepared.complete:
             self._flight = Flight.launch(prepared, self._own, self._writer)
             return
+        if self._writer is not None and self._handler.in_place:
+            # Processed in place (perhaps part way, if it raised) but not flying: the usual
+            # path must start from the committed states.
+            items = self._read_states_again(items)
+            if not items:
+                return
         self._batch = PendingBatch.of(items)
         self._attempt()
+
+    def _read_states_again(self, items: list[batches.Item]) -> list[batches.Item]:
+        """The committed states of these items' partitions, read again from the database; the
+        items of partitions it could not read are left out (those partitions await PostgreSQL
+        and are read again from their stored offsets once it answers: Ownership.reload)."""
+        self._own.reload(sorted({(item.topic, item.partition) for item in items}))
+        owned = self._own.partitions
+        return [
+            item
+            for item in items
+            if (key := (item.topic, item.partition)) in owned and owned[key].known
+        ]
 
     # -- in flight (pipelined handlers) ----------------------------------------------------
 
@@ -227,6 +247,8 @@ class ConsumerLoop:
             return
         batch = batches.build(messages, self._handler, self._own, self._on_kafka_error)
         prepared = self._prepare(batch.items) if batch.items else None
+        # Landed before any state is read again: the flight's states, which this batch may have
+        # changed in place, would otherwise replace the ones read.
         self._land()
         if self._crashed is None:
             # Landed: the memory the batch was processed against is now committed.
@@ -234,8 +256,10 @@ class ConsumerLoop:
             if batch.items:
                 self._write_new(batch.items, prepared)
             return
-        # The flight failed: its batch is retried first, on this thread; this one is read again.
-        self._retry_crashed(messages)
+        # The flight failed: its batch is retried first, on this thread; this one is read again
+        # (and the states it changed in place with it).
+        changed = batch.items if self._handler.in_place else []
+        self._retry_crashed(messages, {(item.topic, item.partition) for item in changed})
 
     def _settle(self) -> None:
         """Land the flight; if it failed, retry its batch the usual way."""
@@ -257,10 +281,13 @@ class ConsumerLoop:
         # The memory has shown its outcome since the launch: applied again, the same.
         self._count(landed.done, landed.committed_at_ms, landed.seconds)
 
-    def _retry_crashed(self, messages: list[Message]) -> None:
+    def _retry_crashed(
+        self, messages: list[Message], changed: set[PartitionKey] | None = None
+    ) -> None:
         """The flight that failed: its batch (what is still owned of it) becomes the pending
         batch and its failure is handled as `_attempt` handles one; `messages` read since are
-        put back to be read again after it."""
+        put back to be read again after it, and the states of `changed` (processed in place
+        with them) are read again too."""
         crashed, self._crashed = self._crashed, None
         if crashed is None:
             return
@@ -274,7 +301,7 @@ class ConsumerLoop:
             self._own.rewind(firsts)
         # The memory holds the failed batch's states: read the committed ones again. A partition
         # whose state cannot be read now awaits PostgreSQL; its messages are read again later.
-        self._own.reload(list(prepared.effects.states))
+        self._own.reload(sorted(set(prepared.effects.states) | (changed or set())))
         owned = self._own.partitions
         items = [
             item

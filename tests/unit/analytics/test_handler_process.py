@@ -83,3 +83,31 @@ def test_repeats_and_older_bars_are_not_fed() -> None:
     ]
     assert len(effects.rows.rows) == 1  # only minute 3 was fed
     assert list(effects.rows.touched) == [("MSFT", "1m")]
+
+
+def test_in_place_computes_the_same_and_keeps_each_batch_rows_as_they_were() -> None:
+    """A batch the loop writes in flight is processed in place: the same rows and states as on
+    copies, and its analytics_state rows (saved on the writer thread while the next batch moves
+    the same series on) stay those of its own end."""
+    handler = AnalyticsHandler("g", IndicatorParams(), 7, "XNYS", RULES, 3600)
+    warm = records([bar("AAPL", i, 100.0 + i) for i in range(60)])
+    batches = [
+        records([bar("AAPL", 60 + i, 160.0 - i) for i in range(5)], first_offset=60),
+        records([bar("AAPL", 65 + i, 150.0 + i) for i in range(5)], first_offset=65),
+    ]
+    on_copies = [handler.process(warm, {})]
+    for batch in batches:
+        on_copies.append(handler.process(batch, dict(on_copies[-1].states)))
+
+    in_place = [handler.process(warm, {})]
+    live = dict(in_place[0].states)
+    first = handler.process(batches[0], live, in_place=True)
+    first_rows = dict(first.rows.packed)
+    assert snapshot(live) == snapshot(first.states)  # changed where it stood
+    second = handler.process(batches[1], dict(first.states), in_place=True)
+
+    assert first.rows.packed == first_rows == on_copies[1].rows.packed
+    assert first.rows.packed[("AAPL", "1m")].last_ts == START + timedelta(minutes=64)
+    assert second.rows.packed == on_copies[2].rows.packed
+    assert [e.rows.rows for e in (first, second)] == [e.rows.rows for e in on_copies[1:]]
+    assert [e.rows.alerts for e in (first, second)] == [e.rows.alerts for e in on_copies[1:]]
