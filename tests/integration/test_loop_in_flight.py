@@ -39,6 +39,8 @@ IN_FLIGHT = {
     "CONSUMER_RETRY_MAX_S": "1",
 }
 LOCK_OFFSETS = "SELECT * FROM consumer_offsets WHERE consumer_group = %s FOR UPDATE"
+# Only a batch's state upsert waits on these (a starting member reads them without a lock).
+LOCK_STATES = "SELECT * FROM analytics_state WHERE consumer_group = %s FOR UPDATE"
 
 
 @pytest.fixture
@@ -48,32 +50,22 @@ def settings(settings_factory: Callable[..., Settings]) -> Settings:
 
 
 def fail_writes_for_a_while(
-    settings: Settings,
-    member: ServiceProcess,
-    group: str,
-    topic: str,
-    bars: list[Bar],
-    *,
-    locked_bars: int | None = None,
+    settings: Settings, member: ServiceProcess, group: str, topic: str, bars: list[Bar]
 ) -> None:
     """With the first bars of each symbol committed (so the group's offset rows exist), lock
-    those rows as an analyst's open transaction would, publish the rest (or the next
-    `locked_bars` of it), let the member's writes time out on the lock until one failed with the
-    next batch already processed, release (and publish what is left)."""
+    those rows as an analyst's open transaction would, publish the rest, let the member's writes
+    time out on the lock until one failed with the next batch already processed, release."""
     first, rest = bars[: len(SYMBOLS)], bars[len(SYMBOLS) :]
-    locked, after = (rest, []) if locked_bars is None else (rest[:locked_bars], rest[locked_bars:])
     publish_bars(settings.kafka, topic, first)
     wait_for(lambda: sum(stored_offsets(settings.postgres, group, topic).values()) == len(first),
              60, "the first bars to be committed")  # fmt: skip
     with HeldLock(settings.postgres.conninfo(), LOCK_OFFSETS, (group,)):
-        publish_bars(settings.kafka, topic, locked)
+        publish_bars(settings.kafka, topic, rest)
         wait_for(
             lambda: member.metrics().get("pipeline_reread_batches_total", 0) >= 1,
             30,
             "a failed write with the next batch processed",
         )
-    if after:
-        publish_bars(settings.kafka, topic, after)
     wait_for(lambda: drained(settings.postgres, settings.kafka, group, topic), 60, "the drain")
 
 
@@ -119,22 +111,39 @@ def test_analytics_recomputes_the_batch_processed_meanwhile_from_the_committed_s
 def test_analytics_reads_again_the_states_the_batch_processed_meanwhile_changed(
     settings: Settings, topics: Topics, service_env: dict[str, str], tmp_path: Path
 ) -> None:
-    """While the writes fail, three bars per symbol: fewer per partition than a batch holds, so
-    the batch processed meanwhile (in place: Handler.in_place) holds partitions the failed one
-    does not.
-    Their states are read again with the failed batch's, or their bars, read again, would count
-    as fed already (kept as late bars, their indicators never written)."""
+    """Three bars per symbol wait in the topic while the member is down: fewer per partition
+    than a batch holds, and fetched together when it starts, so the batch processed while the
+    first one fails (on the held state rows) holds partitions the failed one does not. Processed
+    in place (Handler.in_place), their states are read again with the failed batch's, or their
+    bars, read again, would count as fed already (kept as late bars, indicators never written)."""
     bars = random_walk_bars(SYMBOLS, BARS_PER_SYMBOL, seed=23)
+    first, waiting = bars[: len(SYMBOLS)], bars[len(SYMBOLS) : 4 * len(SYMBOLS)]
+    rest = bars[4 * len(SYMBOLS) :]
+    group, topic = settings.consumer.group_analytics, topics.market_bars
     member = analytics(settings, service_env, tmp_path, **IN_FLIGHT).start()
     try:
-        group = settings.consumer.group_analytics
-        fail_writes_for_a_while(
-            settings, member, group, topics.market_bars, bars, locked_bars=3 * len(SYMBOLS)
-        )
+        publish_bars(settings.kafka, topic, first)
+        committed = lambda: sum(stored_offsets(settings.postgres, group, topic).values())  # noqa: E731
+        wait_for(lambda: committed() == len(first), 60, "the first bars to be committed")
+    finally:
+        assert member.stop() == 0, member.log()
+    publish_bars(settings.kafka, topic, waiting)
+    member = analytics(settings, service_env, tmp_path, **IN_FLIGHT)
+    try:
+        with HeldLock(settings.postgres.conninfo(), LOCK_STATES, (group,)):
+            member.start()
+            wait_for(
+                lambda: member.metrics().get("pipeline_reread_batches_total", 0) >= 1,
+                30,
+                "a failed write with the next batch processed",
+                detail=member.log,
+            )
+        publish_bars(settings.kafka, topic, rest)
+        wait_for(lambda: drained(settings.postgres, settings.kafka, group, topic), 60, "the drain")
         wait_analyzed(settings, timeout=60)
         skipped = member.samples().get(("pipeline_bars_skipped_total", (("reason", "late"),)), 0)
         assert skipped == 0
         assert_no_conflicts(member)
     finally:
         assert member.stop() == 0, member.log()
-    assert_written_once(settings, topics.market_bars, bars)
+    assert_written_once(settings, topic, bars)
