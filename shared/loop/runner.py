@@ -206,11 +206,16 @@ class ConsumerLoop:
         self._batch = PendingBatch.of(items)
         self._attempt()
 
-    def _read_states_again(self, items: list[batches.Item]) -> list[batches.Item]:
-        """The committed states of these items' partitions, read again from the database; the
-        items of partitions it could not read are left out (those partitions await PostgreSQL
-        and are read again from their stored offsets once it answers: Ownership.reload)."""
-        self._own.reload(sorted({(item.topic, item.partition) for item in items}))
+    def _read_states_again(
+        self, items: list[batches.Item], keys: set[PartitionKey] | None = None
+    ) -> list[batches.Item]:
+        """The committed states of `keys` (by default the items' partitions), read again from
+        the database; returns the items still owned and of a partition whose state is known (one
+        it could not read awaits PostgreSQL and is read again from its stored offset once it
+        answers: Ownership.reload)."""
+        if keys is None:
+            keys = {(item.topic, item.partition) for item in items}
+        self._own.reload(sorted(keys))
         owned = self._own.partitions
         return [
             item
@@ -301,13 +306,9 @@ class ConsumerLoop:
             self._own.rewind(firsts)
         # The memory holds the failed batch's states: read the committed ones again. A partition
         # whose state cannot be read now awaits PostgreSQL; its messages are read again later.
-        self._own.reload(sorted(set(prepared.effects.states) | (changed or set())))
-        owned = self._own.partitions
-        items = [
-            item
-            for item in prepared.items
-            if (key := (item.topic, item.partition)) in owned and owned[key].known
-        ]
+        items = self._read_states_again(
+            prepared.items, set(prepared.effects.states) | (changed or set())
+        )
         if not items:
             return
         self._batch = PendingBatch.of(items)
