@@ -9,6 +9,9 @@ Failpoints (see shared/loop/failpoints.py for where they are):
 - `stall_after_copy`: sleep once for `--stall-s` inside the batch's transaction (to be fenced);
 - `refuse_reassign_once`: the first re-assignment of partitions that awaited their offsets
   raises librdkafka's "Local: Erroneous state" (as during a rebalance under way);
+- `raise_after_process_once`: the first batch processed (after `--skip N` batches) raises
+  once its process has returned, as a handler that raised part way through would (a batch
+  computed in place has changed the states already);
 - `drift_once`: after the first commit, seek one assigned partition `--drift` messages ahead of
   its position between batches (a position that drifted from the stored offset).
 Before a SIGKILL the hook prints the process's upsert-conflict count, so a test can add up the
@@ -46,7 +49,7 @@ def conflicts_so_far() -> float:
 
 
 def make_hook(failpoint: str, stall_s: float, drift: int, skip: int = 0) -> failpoints.Hook:
-    done = {"stall": False, "committed": False, "drift": False, "refuse": False}
+    done = {"stall": False, "committed": False, "drift": False, "refuse": False, "raise": False}
     passes = {"left": skip}
 
     def hook(name: str, **context: Any) -> None:
@@ -65,6 +68,13 @@ def make_hook(failpoint: str, stall_s: float, drift: int, skip: int = 0) -> fail
             done["refuse"] = True
             logger.warning("failpoint refuse_%s_once: raising Local: Erroneous state", name)
             raise KafkaException(KafkaError(KafkaError._STATE))
+        if failpoint == f"raise_{name}_once" and not done["raise"]:
+            if passes["left"] > 0:
+                passes["left"] -= 1
+            else:
+                done["raise"] = True
+                logger.warning("failpoint raise_%s_once: raising", name)
+                raise RuntimeError(f"failpoint raise_{name}_once")
         if failpoint == "drift_once":
             if name == "after_commit":
                 done["committed"] = True
@@ -96,7 +106,10 @@ def main() -> None:
     parser.add_argument("--stall-s", type=float, default=0.0)
     parser.add_argument("--drift", type=int, default=5)
     parser.add_argument(
-        "--skip", type=int, default=0, help="passes of a kill point before it kills"
+        "--skip",
+        type=int,
+        default=0,
+        help="passes of a kill point before it kills (of a raise point, before it raises)",
     )
     parser.add_argument("module")
     args = parser.parse_args()

@@ -76,6 +76,7 @@ def prepare(
         effects = handler.process(records, states, in_place=True)
     else:
         effects = handler.process(records, states)
+    failpoints.reached("after_process", in_place=in_place)
     complete = effects.consumed is None or effects.consumed >= len(records)
     if not complete:
         # The handler covered a prefix: write up to its last record (and the dead letters

@@ -147,3 +147,44 @@ def test_analytics_reads_again_the_states_the_batch_processed_meanwhile_changed(
     finally:
         assert member.stop() == 0, member.log()
     assert_written_once(settings, topic, bars)
+
+
+def test_analytics_reads_again_the_states_a_batch_that_raised_had_changed_in_place(
+    settings: Settings, topics: Topics, service_env: dict[str, str], tmp_path: Path
+) -> None:
+    """A batch processed in place whose process then raises (the failpoint raises once its
+    process has returned: the states hold its bars already) goes the usual path, which must
+    start from the committed states: without reading them again its bars would count as fed
+    (kept as late bars, their indicators never written)."""
+    bars = random_walk_bars(SYMBOLS, BARS_PER_SYMBOL, seed=29)
+    first, waiting = bars[: len(SYMBOLS)], bars[len(SYMBOLS) : 4 * len(SYMBOLS)]
+    rest = bars[4 * len(SYMBOLS) :]
+    group, topic = settings.consumer.group_analytics, topics.market_bars
+    member = analytics(settings, service_env, tmp_path, **IN_FLIGHT).start()
+    try:
+        publish_bars(settings.kafka, topic, first)
+        committed = lambda: sum(stored_offsets(settings.postgres, group, topic).values())  # noqa: E731
+        wait_for(lambda: committed() == len(first), 60, "the first bars to be committed")
+    finally:
+        assert member.stop() == 0, member.log()
+    # Waiting when the member starts: its first batch holds bars of series with a state.
+    publish_bars(settings.kafka, topic, waiting)
+    member = analytics(
+        settings, service_env, tmp_path, failpoint="raise_after_process_once", **IN_FLIGHT
+    ).start()
+    try:
+        wait_for(
+            lambda: "failpoint raise_after_process_once: raising" in member.log(),
+            30,
+            "the first batch to raise",
+            detail=member.log,
+        )
+        publish_bars(settings.kafka, topic, rest)
+        wait_for(lambda: drained(settings.postgres, settings.kafka, group, topic), 60, "the drain")
+        wait_analyzed(settings, timeout=60)
+        skipped = member.samples().get(("pipeline_bars_skipped_total", (("reason", "late"),)), 0)
+        assert skipped == 0
+        assert_no_conflicts(member)
+    finally:
+        assert member.stop() == 0, member.log()
+    assert_written_once(settings, topic, bars)
