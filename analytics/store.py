@@ -8,7 +8,6 @@ from datetime import datetime
 from typing import Any, NamedTuple
 
 import psycopg
-from psycopg import errors
 from psycopg.types.json import Jsonb
 
 from analytics.alerts.state import AlertState
@@ -193,20 +192,18 @@ def write_indicators(
     direct: bool = False,
 ) -> int:
     """COPY rows into staging, then insert (or, for a recompute, replace); rows written. With
-    `direct` (inserts only): COPY them straight into indicators first, and only if one of them
-    is already there, the staging way (which skips that row). In the caller's transaction."""
+    `direct` (inserts only): COPY them straight into indicators, no savepoint: a row already
+    there raises UniqueViolation and fails the transaction (the loop writes the batch again the
+    staging way, which skips that row: shared/loop/direct_copy.py). In the caller's
+    transaction."""
     if not rows:
         return 0
     if direct and not replace:
-        try:
-            with conn.transaction(), conn.cursor() as cur, cur.copy(COPY_DIRECT) as copy:
-                copy.set_types(STAGING_TYPES)
-                for row in rows:
-                    copy.write_row(row)
-        except errors.UniqueViolation:
-            pass  # rolled back to the savepoint: the staging way below
-        else:
-            return len(rows)
+        with conn.cursor() as cur, cur.copy(COPY_DIRECT) as copy:
+            copy.set_types(STAGING_TYPES)
+            for row in rows:
+                copy.write_row(row)
+        return len(rows)
     with conn.cursor() as cur:
         with cur.copy(COPY_STAGING) as copy:
             copy.set_types(STAGING_TYPES)

@@ -181,11 +181,12 @@ class AnalyticsHandler(Handler):
 
     def write(self, conn: psycopg.Connection, effects: Effects) -> None:
         out: IndicatorEffects = effects.rows
-        # Straight in at any size: the savepoint costs two round trips, the staging way an INSERT
-        # … ON CONFLICT through every partition and index, more than those even for ten rows
-        # (measured: 1.7 ms against 1.9 ms for 10 rows, 6.6 against 8.2 for 400; in bench.e2e
-        # the staging way was 72 µs of PostgreSQL's time a row, the direct COPY 23).
-        written = store.write_indicators(conn, out.rows, direct=self._direct_copies.direct)
+        # Straight in at any size: the staging way is an INSERT … ON CONFLICT through every
+        # partition and index, more than a COPY even for ten rows (in bench.e2e the staging way
+        # was 72 µs of PostgreSQL's time a row, the direct COPY 23). First in the transaction,
+        # so a batch written again (its COPY met a stored row) redoes no more.
+        with self._direct_copies.attempt("indicators") as direct:
+            written = store.write_indicators(conn, out.rows, direct=direct)
         self._direct_copies.written(met_stored=written < len(out.rows))
         # Rows are counted before COMMIT: a batch rolled back and redone is counted again.
         ROWS_WRITTEN.labels("indicators").inc(written)

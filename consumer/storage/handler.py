@@ -64,7 +64,9 @@ class StorageHandler(Handler):
         by_topic: dict[str, list[Record]] = effects.rows
         topics = self._topics
         if bars := by_topic.get(topics.market_bars):
-            result = write_bars(conn, bars, direct=self._direct_copies.direct)
+            # First, so a batch written again (a direct COPY met a stored key) redoes no more.
+            with self._direct_copies.attempt("price_bars") as direct:
+                result = write_bars(conn, bars, direct=direct)
             # Fewer inserted than sent: a key was stored already or twice in the batch (a
             # replay, a backfill overlapping stored bars), which a direct COPY would not survive.
             self._direct_copies.written(met_stored=result.inserted < len(bars))

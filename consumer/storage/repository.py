@@ -6,7 +6,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import psycopg
-from psycopg import errors
 
 from consumer.storage.reference_repository import prepare_connection as reference_staging
 from shared.loop.contract import Record
@@ -128,18 +127,16 @@ def write_bars(
     conn: psycopg.Connection, records: Sequence[Record], *, direct: bool = False
 ) -> BarWriteResult:
     """Insert new keys, record revisions (caller's transaction). With `direct`: COPY straight
-    into price_bars first, and only if a key is already there or twice in the batch, the
-    staging way (COPY into staging, insert new keys, compare the rest with the stored rows)."""
+    into price_bars, no savepoint: a key already there or twice in the batch raises
+    UniqueViolation and fails the transaction (the loop writes the batch again the other way:
+    shared/loop/direct_copy.py). Else the staging way: COPY into staging, insert new keys,
+    compare the rest with the stored rows."""
     if direct:
-        try:
-            with conn.transaction(), conn.cursor() as cur, cur.copy(COPY_DIRECT) as copy:
-                copy.set_types(DIRECT_TYPES)
-                for record in records:
-                    copy.write_row(_bar_row(record.value))
-        except errors.UniqueViolation:
-            pass  # rolled back to the savepoint: the staging way below
-        else:
-            return BarWriteResult(len(records), 0, 0, direct=True)
+        with conn.cursor() as cur, cur.copy(COPY_DIRECT) as copy:
+            copy.set_types(DIRECT_TYPES)
+            for record in records:
+                copy.write_row(_bar_row(record.value))
+        return BarWriteResult(len(records), 0, 0, direct=True)
     with conn.cursor() as cur:
         with cur.copy(COPY_STAGING) as copy:
             copy.set_types(STAGING_TYPES)

@@ -20,15 +20,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import logging
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
+import psycopg
 from psycopg_pool import ConnectionPool
 
 from shared.loop import failpoints
 from shared.loop.batch import Item, spans
 from shared.loop.contract import Effects, Handler, PartitionKey, Record, Rejected
+from shared.loop.direct_copy import WriteAgain
 from shared.loop.offsets import (
     advance_offsets,
     dead_letter_rows,
@@ -36,6 +40,8 @@ from shared.loop.offsets import (
     insert_dead_letters,
 )
 from shared.loop.ownership import Ownership
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -104,13 +110,16 @@ def commit_prepared(
     """Steps 2–8 for a prepared batch; raises whatever ended the transaction. Touches nothing
     of the member's memory (the loop may run it on its writer thread)."""
     effects = prepared.effects
-    with pool.connection(timeout=db_timeout_s) as conn, conn.transaction():
+
+    def steps(conn: psycopg.Connection) -> None:
         handler.write(conn, effects)
         if prepared.letters:
             insert_dead_letters(conn, dead_letter_rows(service, prepared.letters))
         failpoints.reached("after_copy")
         advance_offsets(conn, group, owner, prepared.expected, prepared.firsts, prepared.ends)
         handler.finish(conn, effects)
+
+    in_transaction(lambda: pool.connection(timeout=db_timeout_s), steps)
     return Committed(
         prepared.records,
         prepared.ends,
@@ -140,9 +149,30 @@ def write_sweep(
         if partition.known and "unrestorable" not in partition.pauses
     }
     effects = handler.process([], {key: partition.state for key, partition in partitions.items()})
-    with pool.connection(timeout=db_timeout_s) as conn, conn.transaction():
+
+    def steps(conn: psycopg.Connection) -> None:
         if partitions:
             hold_owned(conn, group, owner, {key: p.stored for key, p in partitions.items()})
         handler.write(conn, effects)
         handler.finish(conn, effects)
+
+    in_transaction(lambda: pool.connection(timeout=db_timeout_s), steps)
     return Committed([], {}, {}, dict(effects.states), 0, effects, [])
+
+
+def in_transaction(
+    connection: Callable[[], AbstractContextManager[psycopg.Connection]],
+    steps: Callable[[psycopg.Connection], None],
+) -> None:
+    """`steps` in one transaction on a `connection()`, COMMITted; run again once, in a new
+    transaction, when the handler asks for it (WriteAgain: the first try was rolled back)."""
+    for again in (False, True):
+        try:
+            with connection() as conn, conn.transaction():
+                steps(conn)
+        except WriteAgain:
+            if again:
+                raise
+            logger.debug("batch written again: its direct COPY met a stored row")
+        else:
+            return
