@@ -69,6 +69,39 @@ def fail_writes_for_a_while(
     wait_for(lambda: drained(settings.postgres, settings.kafka, group, topic), 60, "the drain")
 
 
+def states_then_waiting_bars(
+    settings: Settings, service_env: dict[str, str], tmp_path: Path, topic: str, seed: int
+) -> tuple[list[Bar], list[Bar]]:
+    """A member commits the first bar of each symbol (every series has a state) and stops;
+    three more per symbol are published to wait for the next member, which fetches them
+    together. Returns (all the bars, those still to publish)."""
+    bars = random_walk_bars(SYMBOLS, BARS_PER_SYMBOL, seed=seed)
+    first, waiting = bars[: len(SYMBOLS)], bars[len(SYMBOLS) : 4 * len(SYMBOLS)]
+    group = settings.consumer.group_analytics
+    member = analytics(settings, service_env, tmp_path, **IN_FLIGHT).start()
+    try:
+        publish_bars(settings.kafka, topic, first)
+        committed = lambda: sum(stored_offsets(settings.postgres, group, topic).values())  # noqa: E731
+        wait_for(lambda: committed() == len(first), 60, "the first bars to be committed")
+    finally:
+        assert member.stop() == 0, member.log()
+    publish_bars(settings.kafka, topic, waiting)
+    return bars, bars[4 * len(SYMBOLS) :]
+
+
+def drain_with_no_late_bar(
+    settings: Settings, member: ServiceProcess, topic: str, rest: list[Bar]
+) -> None:
+    """Publish the rest, drain: no bar was kept as late, no upsert conflicted."""
+    group = settings.consumer.group_analytics
+    publish_bars(settings.kafka, topic, rest)
+    wait_for(lambda: drained(settings.postgres, settings.kafka, group, topic), 60, "the drain")
+    wait_analyzed(settings, timeout=60)
+    skipped = member.samples().get(("pipeline_bars_skipped_total", (("reason", "late"),)), 0)
+    assert skipped == 0
+    assert_no_conflicts(member)
+
+
 def test_storage_drops_the_batch_processed_meanwhile_and_stores_every_bar_once(
     settings: Settings, topics: Topics, service_env: dict[str, str], tmp_path: Path
 ) -> None:
@@ -116,18 +149,8 @@ def test_analytics_reads_again_the_states_the_batch_processed_meanwhile_changed(
     first one fails (on the held state rows) holds partitions the failed one does not. Processed
     in place (Handler.in_place), their states are read again with the failed batch's, or their
     bars, read again, would count as fed already (kept as late bars, indicators never written)."""
-    bars = random_walk_bars(SYMBOLS, BARS_PER_SYMBOL, seed=23)
-    first, waiting = bars[: len(SYMBOLS)], bars[len(SYMBOLS) : 4 * len(SYMBOLS)]
-    rest = bars[4 * len(SYMBOLS) :]
     group, topic = settings.consumer.group_analytics, topics.market_bars
-    member = analytics(settings, service_env, tmp_path, **IN_FLIGHT).start()
-    try:
-        publish_bars(settings.kafka, topic, first)
-        committed = lambda: sum(stored_offsets(settings.postgres, group, topic).values())  # noqa: E731
-        wait_for(lambda: committed() == len(first), 60, "the first bars to be committed")
-    finally:
-        assert member.stop() == 0, member.log()
-    publish_bars(settings.kafka, topic, waiting)
+    bars, rest = states_then_waiting_bars(settings, service_env, tmp_path, topic, seed=23)
     member = analytics(settings, service_env, tmp_path, **IN_FLIGHT)
     try:
         with HeldLock(settings.postgres.conninfo(), LOCK_STATES, (group,)):
@@ -138,12 +161,7 @@ def test_analytics_reads_again_the_states_the_batch_processed_meanwhile_changed(
                 "a failed write with the next batch processed",
                 detail=member.log,
             )
-        publish_bars(settings.kafka, topic, rest)
-        wait_for(lambda: drained(settings.postgres, settings.kafka, group, topic), 60, "the drain")
-        wait_analyzed(settings, timeout=60)
-        skipped = member.samples().get(("pipeline_bars_skipped_total", (("reason", "late"),)), 0)
-        assert skipped == 0
-        assert_no_conflicts(member)
+        drain_with_no_late_bar(settings, member, topic, rest)
     finally:
         assert member.stop() == 0, member.log()
     assert_written_once(settings, topic, bars)
@@ -156,19 +174,8 @@ def test_analytics_reads_again_the_states_a_batch_that_raised_had_changed_in_pla
     process has returned: the states hold its bars already) goes the usual path, which must
     start from the committed states: without reading them again its bars would count as fed
     (kept as late bars, their indicators never written)."""
-    bars = random_walk_bars(SYMBOLS, BARS_PER_SYMBOL, seed=29)
-    first, waiting = bars[: len(SYMBOLS)], bars[len(SYMBOLS) : 4 * len(SYMBOLS)]
-    rest = bars[4 * len(SYMBOLS) :]
-    group, topic = settings.consumer.group_analytics, topics.market_bars
-    member = analytics(settings, service_env, tmp_path, **IN_FLIGHT).start()
-    try:
-        publish_bars(settings.kafka, topic, first)
-        committed = lambda: sum(stored_offsets(settings.postgres, group, topic).values())  # noqa: E731
-        wait_for(lambda: committed() == len(first), 60, "the first bars to be committed")
-    finally:
-        assert member.stop() == 0, member.log()
-    # Waiting when the member starts: its first batch holds bars of series with a state.
-    publish_bars(settings.kafka, topic, waiting)
+    topic = topics.market_bars
+    bars, rest = states_then_waiting_bars(settings, service_env, tmp_path, topic, seed=29)
     member = analytics(
         settings, service_env, tmp_path, failpoint="raise_after_process_once", **IN_FLIGHT
     ).start()
@@ -179,12 +186,7 @@ def test_analytics_reads_again_the_states_a_batch_that_raised_had_changed_in_pla
             "the first batch to raise",
             detail=member.log,
         )
-        publish_bars(settings.kafka, topic, rest)
-        wait_for(lambda: drained(settings.postgres, settings.kafka, group, topic), 60, "the drain")
-        wait_analyzed(settings, timeout=60)
-        skipped = member.samples().get(("pipeline_bars_skipped_total", (("reason", "late"),)), 0)
-        assert skipped == 0
-        assert_no_conflicts(member)
+        drain_with_no_late_bar(settings, member, topic, rest)
     finally:
         assert member.stop() == 0, member.log()
     assert_written_once(settings, topic, bars)
