@@ -47,6 +47,11 @@ PENDING_ORIGINS = Gauge(
     "pipeline_forecast_pending_origins",
     "Origins committed with their fit still running in the background (applied once done)",
 )
+HELD_BARS = Gauge(
+    "pipeline_forecast_held_bars",
+    "Bars held in their series' state while its pending origin's fit still runs (fed, scored and "
+    "checked once it is done)",
+)
 FIT_SECONDS = Histogram(
     "pipeline_forecast_fit_round_seconds",
     "Wall time a batch waited for origin fits: one round run in parallel in the pool, or a "

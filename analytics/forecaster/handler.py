@@ -7,8 +7,8 @@ process pool, and their results depend only on their windows. Three passes over 
    max.poll.interval.ms (the rest of the batch is the next one);
 2. fit the due origins in rounds: round r fits every series' r-th origin in parallel (a series'
    origins are sequential: each one may reuse the order the previous one found). First, though,
-   a touched series' *pending* origin (below) gets its outcome, waited for if need be; and a
-   series' last origin is left pending when it is the series' last bar in the batch;
+   a touched series' *pending* origin (below) gets its outcome; and a series' last origin is
+   left pending when it is the series' last bar in the batch;
 3. walk the fed bars again: score open forecasts whose step this bar is, then open the origin
    made at this bar. Step k of an origin is always the k-th bar of the series after it.
 
@@ -16,16 +16,20 @@ Pending origins keep a fit off the batch's path (with worker processes): the bat
 an origin commits at once, with the series marked `pending` in its state, and the fit runs in
 the background. Its outcome is applied (origin, forecasts, opened for scoring) by the series'
 next batch before any of that batch's bars, or by a sweep once the fit has been done for
-APPLY_AFTER_S with no such batch (`sweep_due`), so bars and alerts are exactly those of a run
-that waited: only the transaction that writes an origin's rows differs. A pending fit's job is
-the state's own window and cached order, so a restart or another member fits it again from the
-state alone.
+APPLY_AFTER_S with no such batch (`sweep_due`). A batch never waits for a fit still running:
+the series' bars are *held* in its state instead (not fed, so the window stays the origin's),
+the rest of the batch goes on and commits, and the sweep that the fit's end makes due at once
+resolves the origin and then feeds, checks and scores the held bars (MAX_HELD bounds them: a
+batch that would hold more waits). So bars and alerts are exactly those of a run that waited:
+only the transaction that writes them differs. A pending fit's job is the state's own window and
+cached order, so a restart or another member fits it again from the state alone.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -49,7 +53,7 @@ from analytics.alerts.store import AlertRow, insert_alert_events
 from analytics.forecaster import store
 from analytics.forecaster.clock import BarClock
 from analytics.forecaster.pool import FitJob, FitPool, FitResult
-from analytics.forecaster.series import ForecastSeries, OpenOrigin
+from analytics.forecaster.series import ForecastBar, ForecastSeries, OpenOrigin
 from ml.metrics import naive_scale
 from ml.outcome import Outcome
 from ml.params import ForecastParams
@@ -61,6 +65,7 @@ from shared.metrics import (
     FIT_DURATION,
     FIT_SECONDS,
     FITS,
+    HELD_BARS,
     PENDING_ORIGINS,
 )
 from shared.schemas import Bar
@@ -74,6 +79,11 @@ SeriesKey = tuple[str, str]
 # rows locked: at 2,000 bars/s and 10 fits/s a sweep per fit was ten more transactions a
 # second), and live bars, a minute apart and more, still see their forecasts within a second.
 APPLY_AFTER_S = 1.0
+# Bars a series holds (kept in its state, not fed) while its pending origin is still being
+# fitted, so that a batch never waits for one series' fit: its other series' bars, and their
+# alerts, go on. A batch that would hold more waits for the fit instead (a backfill's series
+# gets hundreds of bars a batch: its state stays small, and its fits set the pace anyway).
+MAX_HELD = 32
 PartitionSeries = dict[SeriesKey, ForecastSeries]
 
 
@@ -97,8 +107,20 @@ class ForecastRows:
     touched: dict[SeriesKey, tuple[int, ForecastSeries]] = field(default_factory=dict)
     # Touched series whose committed state had a pending origin: that origin, to resolve first.
     resolving: dict[SeriesKey, DueOrigin] = field(default_factory=dict)
+    # Touched series whose pending origin is still being fitted: their bars are held.
+    holding: set[SeriesKey] = field(default_factory=set)
     skipped: int = 0
     swept: str | None = None  # a sweep's rules version (see Handler.sweep_due)
+
+
+@dataclass
+class Feeding:
+    """Pass 1 of a batch (or a sweep): the bars fed, in order, with the series' bar count after
+    each, and the origins that fell due at them."""
+
+    fed: list[tuple[SeriesKey, int, ForecastBar]] = field(default_factory=list)
+    due: dict[SeriesKey, list[DueOrigin]] = field(default_factory=dict)
+    origins: int = 0
 
 
 class ForecastHandler(Handler):
@@ -128,6 +150,9 @@ class ForecastHandler(Handler):
         self._inflight: dict[SeriesKey, tuple[int, Future[FitResult]]] = {}
         # (series, bars) -> monotonic time its fit was done.
         self._finished: dict[tuple[SeriesKey, int], float] = {}
+        # Series whose committed state holds bars, and how many: a sweep resolves their fit as
+        # soon as it is done.
+        self._holding: dict[SeriesKey, int] = {}
 
     def decode(self, message: Message) -> Bar:
         return decode_bar(message.value())
@@ -143,6 +168,9 @@ class ForecastHandler(Handler):
             states[by_number[partition]][series_key] = series
             if series.pending:
                 self._start_pending(series_key, series)
+            if series.held:
+                self._holding[series_key] = len(series.held)
+        HELD_BARS.set(sum(self._holding.values()))
         self._sweeps.loaded(s.alerts for series_map in states.values() for s in series_map.values())
         return states
 
@@ -153,37 +181,58 @@ class ForecastHandler(Handler):
         if not records:
             if self._sweeps.sweeping is not None:
                 return self._sweep(rules, states)
-            return self._apply_finished(states)
+            return self._apply_finished(rules, states)
         rows = ForecastRows()
         new_states: dict[PartitionKey, PartitionSeries] = {}
-        fed: list[tuple[SeriesKey, int, Bar, int]] = []
-        due: dict[SeriesKey, list[DueOrigin]] = {}
+        feeding = Feeding()
+        in_batch = Counter((record.value.symbol, record.value.interval) for record in records)
         consumed = len(records)
-        count = 0
         for index, record in enumerate(records):
             bar: Bar = record.value
             key = (bar.symbol, bar.interval)
-            series = self._touch(record, key, states, new_states, rows)
-            if series.last_ts is not None and bar.ts <= series.last_ts:
+            series = self._touch(record, key, states, new_states, rows, feeding, in_batch[key])
+            newest = series.newest_ts
+            if newest is not None and bar.ts <= newest:
                 rows.skipped += 1  # a duplicate or a late bar: never fed
                 continue
-            series.feed(bar.ts, bar.close, bar.split_basis)
-            fed.append((key, series.bars, bar, record.timestamp_ms))
-            anchor = self._clock(bar.interval).anchor(bar.ts)
-            if anchor is not None and is_origin(anchor, series.bars, self._params):
-                window = tuple(series.log_closes)
-                due.setdefault(key, []).append(
-                    DueOrigin(bar.ts, series.bars, window, bar.split_basis)
-                )
-                count += 1
-                if count >= self._max_origins:
-                    consumed = index + 1
-                    break
-        outcomes = self._fit(due, rows)
-        for key, bars, bar, created_ms in fed:
-            self._check_breach(key, bars, bar, created_ms, rules, rows)
-            self._score_and_open(key, bars, bar, rows, outcomes.get((key, bars)))
+            taken = _forecast_bar(bar, record.timestamp_ms)
+            if key in rows.holding:
+                series.held.append(taken)  # fed once its pending origin's outcome is in
+                continue
+            self._feed(key, series, taken, feeding)
+            if feeding.origins >= self._max_origins:
+                consumed = index + 1
+                break
+        return self._complete(rules, rows, new_states, feeding, consumed)
+
+    def _complete(
+        self,
+        rules: RuleSet,
+        rows: ForecastRows,
+        new_states: dict[PartitionKey, PartitionSeries],
+        feeding: Feeding,
+        consumed: int | None,
+    ) -> Effects:
+        """Passes 2 and 3 over the bars fed: fits, then each bar's breach check and scores, and
+        the origin made at it opened."""
+        outcomes = self._fit(feeding.due, rows)
+        for key, bars, taken in feeding.fed:
+            self._check_breach(key, bars, taken, rules, rows)
+            self._score_and_open(key, bars, taken, rows, outcomes.get((key, bars)))
         return Effects(rows=rows, states=new_states, consumed=consumed)
+
+    def _feed(
+        self, key: SeriesKey, series: ForecastSeries, taken: ForecastBar, feeding: Feeding
+    ) -> None:
+        """Pass 1 for one bar: into the series' window; an origin falls due at it (with its
+        window) when the schedule says."""
+        series.feed(taken.ts, taken.close, taken.split_basis)
+        feeding.fed.append((key, series.bars, taken))
+        anchor = self._clock(key[1]).anchor(taken.ts)
+        if anchor is not None and is_origin(anchor, series.bars, self._params):
+            origin = DueOrigin(taken.ts, series.bars, tuple(series.log_closes), taken.split_basis)
+            feeding.due.setdefault(key, []).append(origin)
+            feeding.origins += 1
 
     def _touch(
         self,
@@ -192,8 +241,13 @@ class ForecastHandler(Handler):
         states: Mapping[PartitionKey, PartitionSeries | None],
         new_states: dict[PartitionKey, PartitionSeries],
         rows: ForecastRows,
+        feeding: Feeding,
+        in_batch: int,
     ) -> ForecastSeries:
-        """This batch's copy of the series (made on first touch, committed states untouched)."""
+        """This batch's copy of the series (made on first touch, committed states untouched).
+        A committed pending origin is resolved in this batch when its fit is done, or when
+        holding this batch's bars too would hold more than MAX_HELD (the batch then waits for
+        it); its held bars are then fed first. Otherwise the series' bars are held."""
         touched = rows.touched.get(key)
         if touched is not None:
             return touched[1]
@@ -203,11 +257,32 @@ class ForecastHandler(Handler):
             series_map = new_states[partition_key] = dict(states.get(partition_key) or {})
         committed = series_map.get(key)
         series = ForecastSeries.new(self._params.window) if committed is None else committed.copy()
-        if committed is not None and committed.pending:
-            rows.resolving[key] = _pending_origin(committed)
         series_map[key] = series
         rows.touched[key] = (record.partition, series)
+        if committed is not None and committed.pending:
+            origin = _pending_origin(committed)
+            job = FitJob(origin.window, committed.order, committed.refits_left)
+            done = self._submitted(key, origin.bars, job).done()
+            if done or len(committed.held) + in_batch > MAX_HELD:
+                self._release(key, series, origin, rows, feeding)
+            else:
+                rows.holding.add(key)
         return series
+
+    def _release(
+        self,
+        key: SeriesKey,
+        series: ForecastSeries,
+        origin: DueOrigin,
+        rows: ForecastRows,
+        feeding: Feeding,
+    ) -> None:
+        """Resolve the series' pending origin in this batch (pass 2, first) and feed the bars it
+        held, in order, before any other."""
+        rows.resolving[key] = origin
+        held, series.held = series.held, []
+        for taken in held:
+            self._feed(key, series, taken, feeding)
 
     def _fit(
         self, due: dict[SeriesKey, list[DueOrigin]], rows: ForecastRows
@@ -270,13 +345,16 @@ class ForecastHandler(Handler):
         origin = _pending_origin(series)
         self._submitted(key, origin.bars, FitJob(origin.window, series.order, series.refits_left))
 
-    def _apply_finished(self, states: Mapping[PartitionKey, PartitionSeries | None]) -> Effects:
-        """A sweep: the outcomes of pending origins whose fit is done, applied to their series
-        (origin and forecast rows, opened for scoring). Fits of series this member no longer
-        holds are forgotten."""
+    def _apply_finished(
+        self, rules: RuleSet, states: Mapping[PartitionKey, PartitionSeries | None]
+    ) -> Effects:
+        """A sweep: pending origins whose fit is done, resolved in their series (origin and
+        forecast rows, opened for scoring), then the bars each held fed, checked and scored as
+        a batch would. Fits of series this member no longer holds are forgotten."""
         finished = set(self._finished)  # a copy: the pool's thread adds to it
         rows = ForecastRows()
         new_states: dict[PartitionKey, PartitionSeries] = {}
+        feeding = Feeding()
         matched: set[tuple[SeriesKey, int]] = set()
         for partition_key, series_map in states.items():
             for key, bars in finished:
@@ -284,19 +362,16 @@ class ForecastHandler(Handler):
                 if series is None or not series.pending or series.bars != bars:
                     continue
                 matched.add((key, bars))
-                origin = _pending_origin(series)
-                job = FitJob(origin.window, series.order, series.refits_left)
-                result = self._pool.result(self._submitted(key, bars, job), job)
                 copy = series.copy()
                 new_states.setdefault(partition_key, dict(series_map or {}))[key] = copy
                 rows.touched[key] = (partition_key[1], copy)
-                self._apply_pending(key, origin, result, rows)
+                self._release(key, copy, _pending_origin(series), rows, feeding)
         for key, bars in finished - matched:
             self._finished.pop((key, bars), None)
             if self._inflight.get(key, (None,))[0] == bars:
                 del self._inflight[key]
         PENDING_ORIGINS.set(len(self._inflight))
-        return Effects(rows=rows, states=new_states)
+        return self._complete(rules, rows, new_states, feeding, None)
 
     def _apply_pending(
         self, key: SeriesKey, origin: DueOrigin, result: FitResult, rows: ForecastRows
@@ -323,7 +398,7 @@ class ForecastHandler(Handler):
         self,
         key: SeriesKey,
         bars: int,
-        bar: Bar,
+        bar: ForecastBar,
         rows: ForecastRows,
         made: tuple[DueOrigin, Outcome] | None,
     ) -> None:
@@ -370,8 +445,7 @@ class ForecastHandler(Handler):
         self,
         key: SeriesKey,
         bars: int,
-        bar: Bar,
-        created_ms: int,
+        bar: ForecastBar,
         rules: RuleSet,
         rows: ForecastRows,
     ) -> None:
@@ -390,20 +464,24 @@ class ForecastHandler(Handler):
         transitions = evaluate_forecast_breach(rules, series.alerts, facts, lo95, hi95)
         if transitions:
             historical = is_historical(
-                bar.interval, bar.ts, bar.fetched_at, created_ms, self._historical_age_s
+                key[1], bar.ts, bar.fetched_at, bar.created_ms, self._historical_age_s
             )
             rows.alerts.extend(alert_rows(transitions, historical))
-            rows.alert_created_ms.extend([created_ms] * len(transitions))
+            rows.alert_created_ms.extend([bar.created_ms] * len(transitions))
 
     def sweep_due(self) -> bool:
         """After a rules reload (or a load that found machines of replaced rules): resolve the
         orphaned forecast-breach machines of every loaded series now. Else, once a pending fit
         has been done for `apply_after_s` with no bar of its series to apply it: apply it (its
-        forecasts appear without waiting for the next bar)."""
+        forecasts appear without waiting for the next bar), or at once when its series holds
+        bars (their breach checks wait for it)."""
         if self._sweeps.due():
             return True
         applied_by = time.monotonic() - self._apply_after_s
-        return any(done <= applied_by for done in list(self._finished.values()))
+        return any(
+            key in self._holding or done <= applied_by
+            for (key, _bars), done in list(self._finished.items())
+        )
 
     def _sweep(
         self, rules: RuleSet, states: Mapping[PartitionKey, PartitionSeries | None]
@@ -424,6 +502,12 @@ class ForecastHandler(Handler):
     def committed(self, effects: Effects, committed_at_ms: float) -> None:
         self._sweeps.committed(effects.rows.swept)
         self._forget_applied(effects.rows)
+        for key, (_partition, series) in effects.rows.touched.items():
+            if series.held:
+                self._holding[key] = len(series.held)
+            else:
+                self._holding.pop(key, None)
+        HELD_BARS.set(sum(self._holding.values()))
         for created_ms in effects.rows.alert_created_ms:
             ALERT_COMMIT_LATENCY.labels("forecaster").observe((committed_at_ms - created_ms) / 1000)
 
@@ -459,7 +543,13 @@ def _pending_origin(series: ForecastSeries) -> DueOrigin:
     return DueOrigin(series.last_ts, series.bars, tuple(series.log_closes), series.split_basis)
 
 
-def _errors(key: SeriesKey, origin: OpenOrigin, step: int, bar: Bar) -> list[tuple[Any, ...]]:
+def _forecast_bar(bar: Bar, created_ms: int) -> ForecastBar:
+    return ForecastBar(bar.ts, bar.close, bar.volume, bar.split_basis, bar.fetched_at, created_ms)
+
+
+def _errors(
+    key: SeriesKey, origin: OpenOrigin, step: int, bar: ForecastBar
+) -> list[tuple[Any, ...]]:
     """One forecast_errors row per model for the bar that is `step` of `origin`. The actual is
     brought to the basis the forecast was made in."""
     actual = bar.close * (bar.split_basis / origin.split_basis)

@@ -55,6 +55,42 @@ class OpenOrigin:
         )
 
 
+@dataclass(frozen=True)
+class ForecastBar:
+    """What the forecaster needs of a bar: what it feeds, scores and checks, and when Kafka took
+    it (its alerts' latency, and whether they are historical). A series keeps such bars in its
+    state while they are held (`ForecastSeries.held`)."""
+
+    ts: datetime
+    close: float
+    volume: int
+    split_basis: float
+    fetched_at: datetime
+    created_ms: int
+
+    def to_state(self) -> list[Any]:
+        return [
+            self.ts.isoformat(),
+            self.close,
+            self.volume,
+            self.split_basis,
+            self.fetched_at.isoformat(),
+            self.created_ms,
+        ]
+
+    @classmethod
+    def from_state(cls, state: list[Any]) -> ForecastBar:
+        ts, close, volume, split_basis, fetched_at, created_ms = state
+        return cls(
+            datetime.fromisoformat(ts),
+            float(close),
+            int(volume),
+            float(split_basis),
+            datetime.fromisoformat(fetched_at),
+            int(created_ms),
+        )
+
+
 @dataclass
 class ForecastSeries:
     """What the forecaster keeps per (symbol, interval)."""
@@ -75,6 +111,10 @@ class ForecastSeries:
     # The bar count when the window was last stored in forecaster_windows; None: not stored on
     # the current split basis (a new series, a split, a state loaded from version 1).
     base_bars: int | None = None
+    # Bars that came after the pending origin while its fit was still running, oldest first:
+    # none of them is fed yet (the window stays the origin's, so a restart fits it again from
+    # the state alone). Empty unless `pending`.
+    held: list[ForecastBar] = field(default_factory=list)
 
     @classmethod
     def new(cls, window: int) -> ForecastSeries:
@@ -93,7 +133,13 @@ class ForecastSeries:
             self.alerts.copy(),
             self.pending,
             self.base_bars,
+            list(self.held),
         )
+
+    @property
+    def newest_ts(self) -> datetime | None:
+        """The newest bar this series has taken, fed or held: an older one is late."""
+        return self.held[-1].ts if self.held else self.last_ts
 
     def feed(self, ts: datetime, close: float, split_basis: float) -> None:
         """Append a bar newer than `last_ts`. A bar on a new split basis first moves the window
@@ -136,6 +182,7 @@ class ForecastSeries:
             "open": [origin.to_state() for origin in self.open],
             "alerts": self.alerts.to_state(),
             "pending": self.pending,
+            "held": [bar.to_state() for bar in self.held],
         }
 
     @classmethod
@@ -173,4 +220,5 @@ class ForecastSeries:
             AlertState.from_state(state["alerts"]) if "alerts" in state else AlertState(),
             bool(state.get("pending", False)),
             base_bars,
+            [ForecastBar.from_state(bar) for bar in state.get("held", ())],
         )

@@ -4,19 +4,23 @@ says, values equal to a direct fit of the same window, purity, and a bounded bat
 from __future__ import annotations
 
 import time
+from concurrent.futures import Future
 from datetime import UTC, datetime
 from pathlib import Path
 
+import msgspec
 import numpy as np
 import pytest
 
 from analytics.alerts.live import RulesInForce
+from analytics.forecaster import handler as handler_module
 from analytics.forecaster.handler import ForecastHandler
-from analytics.forecaster.pool import FitPool
+from analytics.forecaster.pool import FitJob, FitPool, FitResult
+from analytics.forecaster.series import ForecastSeries
 from ml.forecast import forecast_origin
 from ml.params import ForecastParams
 from ml.yahoo_recordings import read_chart
-from shared.loop import Record
+from shared.loop import Effects, Record
 from shared.schemas import Bar, event_id
 from shared.settings import AlertRulesSettings
 
@@ -250,3 +254,175 @@ def test_a_done_fit_waits_for_its_series_next_bar_before_a_sweep_applies_it(
     finally:
         h._pool.close()  # noqa: SLF001
     assert [row[2] for row in swept.rows.origins] == [bars[origin_at].ts]
+
+
+# -- held bars: a batch never waits for a fit still running ---------------------------------
+
+
+class GatedPool(FitPool):
+    """Fits in this process, but a submitted fit is done only once the test opens the gate (or
+    a batch waits for it: counted in `waited`)."""
+
+    def __init__(self) -> None:
+        super().__init__(PARAMS, workers=0)
+        self.gated: list[tuple[Future[FitResult], FitJob]] = []
+        self.waited = 0
+
+    @property
+    def background(self) -> bool:
+        return True
+
+    def submit(self, job: FitJob) -> Future[FitResult]:
+        future: Future[FitResult] = Future()
+        self.gated.append((future, job))
+        return future
+
+    def open_gate(self) -> None:
+        for future, job in self.gated:
+            if not future.done():
+                future.set_result(self._fit_here([job])[0])
+        self.gated.clear()
+
+    def result(self, future: Future[FitResult], job: FitJob) -> FitResult:
+        if not future.done():
+            self.waited += 1
+            future.set_result(self._fit_here([job])[0])
+        return future.result()
+
+
+def gated_handler(pool: GatedPool) -> ForecastHandler:
+    rules = RulesInForce(AlertRulesSettings().rules_path)
+    # A done fit waits an hour for its series' next bar: only held bars make a sweep due at once.
+    return ForecastHandler("g", PARAMS, "XNYS", pool, 1000, rules, 3600, apply_after_s=3600)
+
+
+def renamed(bars: list[Bar], symbol: str) -> list[Bar]:
+    """The same recorded bars under another symbol: a second series of the batch."""
+    return [
+        msgspec.structs.replace(b, symbol=symbol, event_id=event_id("test", symbol, "1d", b.ts))
+        for b in bars
+    ]
+
+
+class Committing:
+    """A member's view of its commits: the states as committed and every row written."""
+
+    def __init__(self, h: ForecastHandler) -> None:
+        self.h = h
+        self.states: dict = {}
+        self.written: dict[str, list] = {kind: [] for kind in ROW_KINDS}
+
+    def batch(self, batch: list[Bar], first: int) -> Effects:
+        effects = self.h.process(records(batch, first), self.states)
+        self.commit(effects)
+        return effects
+
+    def commit(self, effects: Effects) -> None:
+        for kind in ROW_KINDS:
+            self.written[kind].extend(getattr(effects.rows, kind))
+        self.states.update(effects.states)
+        self.h.committed(effects, 0)
+
+    def series(self, symbol: str) -> ForecastSeries:
+        return self.states[(TOPIC, 0)][(symbol, "1d")]
+
+
+def first_origin(bars: list[Bar]) -> int:
+    return next(
+        i for i in range(len(bars)) if handler().process(records(bars[: i + 1]), {}).rows.origins
+    )
+
+
+def test_a_series_whose_fit_still_runs_holds_its_bars_and_the_batch_goes_on(
+    bars: list[Bar],
+) -> None:
+    """A's origin is pending and its fit not done: the next batch holds A's bars (no rows of
+    A, nothing waited for) and writes B's; the fit's end makes a sweep due at once, which
+    resolves the origin and feeds, scores and checks A's held bars. Every row and the final
+    states equal those of a member that waited for each fit in its batch."""
+    a_bars, b_bars = bars, renamed(bars, "BBBB")
+    at = first_origin(bars)
+    cut = at + 1 + 12  # A's origin ends batch 1; batch 2 has 12 more bars of A, then B's
+    batches = [a_bars[: at + 1], a_bars[at + 1 : cut] + b_bars[: at + 12]]
+    waiting = Committing(handler())
+    for n, batch in enumerate(batches):
+        waiting.batch(batch, 1000 * n)
+
+    pool = GatedPool()
+    member = Committing(gated_handler(pool))
+    member.batch(batches[0], 0)
+    assert member.series("AAPL").pending and not member.written["origins"]
+    held = member.batch(batches[1], 1000)
+    assert pool.waited == 0, "the batch waited for a fit"
+    assert [b.ts for b in member.series("AAPL").held] == [b.ts for b in a_bars[at + 1 : cut]]
+    assert member.series("AAPL").bars == at + 1  # held bars are not fed
+    assert {row[0] for row in held.rows.origins} == {"BBBB"}  # B went on in the same batch
+    assert {row[0] for row in held.rows.errors} == {"BBBB"}
+    assert not member.h.sweep_due()
+    pool.open_gate()
+    assert member.h.sweep_due(), "a done fit of a series holding bars is applied at once"
+    swept = member.h.process([], member.states)
+    member.commit(swept)
+    assert {row[0] for row in swept.rows.errors} == {"AAPL"}
+    assert not member.series("AAPL").held and member.series("AAPL").bars == cut
+    assert pool.waited == 0
+    assert comparable(member.written) == comparable(waiting.written)
+    assert series_states(member.states) == series_states(waiting.states)
+    assert waiting.written["errors"], "held bars were scored against the origin's forecasts"
+
+
+def test_held_bars_survive_a_restart_and_a_new_member_holds_on(bars: list[Bar]) -> None:
+    """States committed with held bars, loaded through their stored form by a new member (its
+    fit of the pending origin started anew): the series' next bars are held after them, and
+    the sweep after the fit gives what a waiting member wrote."""
+    at = first_origin(bars)
+    batches = [bars[: at + 1], bars[at + 1 : at + 4], bars[at + 4 : at + 9]]
+    waiting = Committing(handler())
+    for n, batch in enumerate(batches):
+        waiting.batch(batch, 1000 * n)
+
+    first = Committing(gated_handler(GatedPool()))
+    first.batch(batches[0], 0)
+    first.batch(batches[1], 1000)
+    (series,) = first.states[(TOPIC, 0)].values()
+    assert len(series.held) == 3
+    saved = series.copy()
+    document, window = saved.stored()  # (marks the copy's window as stored)
+    assert window is not None
+    restored = ForecastSeries.from_state(document, series.last_ts, (series.bars, window))
+    assert restored == saved
+
+    pool = GatedPool()
+    second = Committing(gated_handler(pool))
+    second.states = {(TOPIC, 0): {("AAPL", "1d"): restored}}
+    second.written = {kind: list(rows) for kind, rows in first.written.items()}
+    second.batch(batches[2], 2000)
+    assert len(second.series("AAPL").held) == 8 and pool.waited == 0
+    pool.open_gate()
+    while second.series("AAPL").pending:
+        assert second.h.sweep_due()
+        second.commit(second.h.process([], second.states))
+        pool.open_gate()  # a held bar may have made the next origin pending
+    assert comparable(second.written) == comparable(waiting.written)
+    assert series_states(second.states) == series_states(waiting.states)
+
+
+def test_a_batch_that_would_hold_more_than_max_held_waits_for_the_fit(
+    bars: list[Bar], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(handler_module, "MAX_HELD", 4)
+    at = first_origin(bars)
+    pool = GatedPool()
+    member = Committing(gated_handler(pool))
+    member.batch(bars[: at + 1], 0)
+    member.batch(bars[at + 1 : at + 4], 1000)  # 3 held
+    assert len(member.series("AAPL").held) == 3 and pool.waited == 0
+    member.batch(bars[at + 4 : at + 6], 2000)  # 3 + 2 > 4: resolved in the batch
+    assert pool.waited == 1 and not member.series("AAPL").held
+    pool.open_gate()  # the batch's own last origin, pending: applied by a sweep
+    member.commit(member.h.process([], member.states))
+    waiting = Committing(handler())
+    for n, batch in enumerate([bars[: at + 1], bars[at + 1 : at + 4], bars[at + 4 : at + 6]]):
+        waiting.batch(batch, 1000 * n)
+    assert comparable(member.written) == comparable(waiting.written)
+    assert series_states(member.states) == series_states(waiting.states)

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from analytics.forecaster.series import REBASE_AFTER, ForecastSeries, OpenOrigin
+from analytics.forecaster.series import REBASE_AFTER, ForecastBar, ForecastSeries, OpenOrigin
 from analytics.packed_state import decode_values, encode_document, encode_values, state_document
 
 T0 = datetime(2024, 1, 2, tzinfo=UTC)
@@ -32,8 +32,18 @@ def test_state_round_trips_exactly() -> None:
     series.order, series.refits_left = (1, 1, 0), 4
     steps = ((1.1, 1.0, 1.2, 0.9, 1.3),)
     series.open.append(OpenOrigin(T0, 4, 1.0, 0.123456789, {"arima": steps}))
+    series.pending = True
+    series.held = [
+        ForecastBar(T0 + timedelta(days=5, hours=h), 101.0 + h / 7, 1200 + h, 1.0, T0, 1_700 + h)
+        for h in range(2)
+    ]
     restored = ForecastSeries.from_state(series.to_state(), series.last_ts)
     assert restored == series
+    document, window = series.stored()  # the stored (MessagePack) form too
+    assert window is not None
+    packed = state_document(encode_document(document), None)
+    assert ForecastSeries.from_state(packed, series.last_ts, (series.bars, window)) == series
+    assert series.newest_ts == T0 + timedelta(days=5, hours=1)
     assert list(restored.log_closes) == list(series.log_closes)  # bit for bit
     copy = series.copy()
     copy.feed(T0 + timedelta(days=9), 200.0, 1.0)
