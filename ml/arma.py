@@ -288,9 +288,11 @@ def _least_squares(
     return Optimum(free, status in CONVERGED_INFO)
 
 
-def fit_css(x: np.ndarray, p: int, q: int, cond: int, maxiter: int, deadline: Deadline) -> Optimum:
-    """Minimize the conditional sum of squares from zero coefficients (the Jacobian in closed
-    form: most of a stepwise search is this fit, and differencing it cost k + 1 evaluations)."""
+def css_problem(
+    x: np.ndarray, p: int, cond: int
+) -> tuple[Callable[[np.ndarray], np.ndarray], Callable[[np.ndarray], np.ndarray]]:
+    """The conditional sum of squares' residuals and their Jacobian (in closed form), as
+    functions of the free values."""
 
     def residuals(free: np.ndarray) -> np.ndarray:
         ar, ma = coefficients(free, p)
@@ -300,6 +302,28 @@ def fit_css(x: np.ndarray, p: int, q: int, cond: int, maxiter: int, deadline: De
         ar, ma = coefficients(free, p)
         return css_jacobian(x, ar, ma, cond) @ coefficients_jacobian(free, p)
 
+    return residuals, jacobian
+
+
+def exact_problem(x: np.ndarray, p: int) -> Callable[[np.ndarray], np.ndarray]:
+    """The exact likelihood's residuals (ExactProfile.scaled) as a function of the free values;
+    a point numerically non-stationary at the edge of the region gets large residuals."""
+    failed = np.full(len(x), 1e3 * float(np.std(x)) + 1.0)
+
+    def residuals(free: np.ndarray) -> np.ndarray:
+        ar, ma = coefficients(free, p)
+        try:
+            return exact_profile(x, ar, ma).scaled
+        except ValueError:
+            return failed
+
+    return residuals
+
+
+def fit_css(x: np.ndarray, p: int, q: int, cond: int, maxiter: int, deadline: Deadline) -> Optimum:
+    """Minimize the conditional sum of squares from zero coefficients (the Jacobian in closed
+    form: most of a stepwise search is this fit, and differencing it cost k + 1 evaluations)."""
+    residuals, jacobian = css_problem(x, p, cond)
     return _least_squares(residuals, np.zeros(p + q), maxiter, deadline, jacobian)
 
 
@@ -307,16 +331,7 @@ def fit_exact(
     x: np.ndarray, p: int, start: np.ndarray, maxiter: int, deadline: Deadline
 ) -> Optimum:
     """Maximize the exact likelihood from `start` (the CSS optimum: R's method="CSS-ML")."""
-    failed = np.full(len(x), 1e3 * float(np.std(x)) + 1.0)
-
-    def residuals(free: np.ndarray) -> np.ndarray:
-        ar, ma = coefficients(free, p)
-        try:
-            return exact_profile(x, ar, ma).scaled
-        except ValueError:  # numerically non-stationary at the edge of the region
-            return failed
-
-    return _least_squares(residuals, start, maxiter, deadline)
+    return _least_squares(exact_problem(x, p), start, maxiter, deadline)
 
 
 def css_jacobian(x: np.ndarray, ar: np.ndarray, ma: np.ndarray, cond: int) -> np.ndarray:

@@ -15,10 +15,8 @@ from ml.arma import (
     FREE_BOUND,
     Deadline,
     coefficients,
-    coefficients_jacobian,
-    css_jacobian,
-    css_residuals,
-    exact_profile,
+    css_problem,
+    exact_problem,
     fit_css,
     fit_exact,
     inverse_filter,
@@ -56,24 +54,14 @@ def test_the_fits_equal_scipy_least_squares_bit_for_bit(
     x = np.diff(tsla_log_closes[-241:])
     deadline = Deadline.after(60.0)
 
-    def css(free: np.ndarray) -> np.ndarray:
-        ar, ma = coefficients(free, p)
-        return css_residuals(x, ar, ma, p)
-
-    def css_jac(free: np.ndarray) -> np.ndarray:
-        ar, ma = coefficients(free, p)
-        return css_jacobian(x, ar, ma, p) @ coefficients_jacobian(free, p)
-
+    css, css_jac = css_problem(x, p, p)
     start = np.zeros(p + q)
     expected = least_squares(css, start, jac=css_jac, method="lm", max_nfev=50)  # type: ignore[arg-type]
     ours = fit_css(x, p, q, p, 50, deadline)
     assert ours.free.tobytes() == expected.x.tobytes()
     assert ours.converged == (expected.status > 0)
 
-    def exact(free: np.ndarray) -> np.ndarray:
-        ar, ma = coefficients(free, p)
-        return exact_profile(x, ar, ma).scaled
-
+    exact = exact_problem(x, p)
     expected = least_squares(exact, ours.free, jac="2-point", method="lm", max_nfev=50)
     refined = fit_exact(x, p, ours.free, 50, deadline)
     assert refined.free.tobytes() == expected.x.tobytes()
