@@ -21,3 +21,7 @@ RUN useradd --create-home --uid 10001 pipeline
 # The source and recordings/ (/app/recordings: DATA_SOURCE=replay's default REPLAY_DIR).
 COPY . .
 USER pipeline
+# The ARIMA kernels (numba) compiled once, into the image: /app is root's, so the cache lives in
+# the pipeline user's home, where every container's first fit loads it instead of compiling.
+ENV NUMBA_CACHE_DIR=/home/pipeline/.cache/numba
+RUN python -m ml.arma_kernels

@@ -42,6 +42,7 @@ setup:
 		$(PY) -m pip install --disable-pip-version-check --progress-bar off -r requirements-dev.txt; \
 		echo "$$want" > $(REQUIREMENTS_STAMP); \
 	fi
+	@$(PY) -m ml.arma_kernels
 
 stack: setup
 	$(PY) -m infra.stack up --profile run

@@ -1,5 +1,6 @@
-"""The exact likelihood's innovations: equal to statsmodels' arma_innovations (whose kernels
-they run) over every order the search tries, near the edge of the stationary region too."""
+"""The exact likelihood's innovations (ml.arma_kernels, statsmodels' kernels compiled): equal
+to statsmodels' arma_innovations and arma_acovf over every order the search tries, near the
+edge of the stationary region too, and the partial-autocorrelation map equal to its own."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ import pytest
 from statsmodels.tsa.arima_process import arma_acovf
 from statsmodels.tsa.innovations.arma_innovations import arma_innovations
 
-from ml.arma import FREE_BOUND, arma_autocovariances, coefficients, innovations
+from ml.arma import FREE_BOUND, coefficients
+from ml.arma_kernels import autocovariances, constrain_stationary, innovations
 
 ORDERS = [(p, q) for p in range(4) for q in range(4)]
 
@@ -25,13 +27,13 @@ def test_innovations_equal_statsmodels(tsla_log_closes: np.ndarray, p: int, q: i
     draws.append((np.full(p + q, FREE_BOUND), 1e-3))
     for free, rel in draws:
         ar, ma = coefficients(free, p)
-        (ux, u1), v = innovations((x, ones), ar, ma)
+        ux, u1, v = innovations(x, ar, ma)
         expected_u, expected_v = arma_innovations(np.column_stack([x, ones]), ar, ma)
         assert v == pytest.approx(expected_v, rel=rel)
         assert ux == pytest.approx(expected_u[:, 0], rel=rel, abs=1e-12)
         assert u1 == pytest.approx(expected_u[:, 1], rel=rel, abs=1e-12)
         ar_poly, ma_poly = np.r_[1.0, -ar], np.r_[1.0, ma]
-        ours = arma_autocovariances(ar_poly, ma_poly, len(x))
+        ours = autocovariances(ar, ma, len(x))
         assert ours == pytest.approx(arma_acovf(ar_poly, ma_poly, nobs=len(x)), rel=rel)
 
 
@@ -39,4 +41,12 @@ def test_innovations_equal_statsmodels(tsla_log_closes: np.ndarray, p: int, q: i
 def test_a_non_stationary_ar_part_is_refused(ar: list[float]) -> None:
     x = np.linspace(0.0, 1.0, 50)
     with pytest.raises(ValueError, match="not stationary"):
-        innovations((x,), np.array(ar), np.zeros(0))
+        innovations(x, np.array(ar), np.zeros(0))
+
+
+def test_the_compiled_map_equals_the_coefficients() -> None:
+    rng = np.random.default_rng(3)
+    for _ in range(2_000):
+        free = rng.normal(0.0, 3.0, int(rng.integers(1, 4))) * 10 ** rng.uniform(-3.0, 1.6)
+        ar, _ = coefficients(free, len(free))
+        assert constrain_stationary(free).tobytes() == ar.tobytes()

@@ -1,14 +1,13 @@
 """The fit's shortcuts around scipy and statsmodels give their public routines' numbers bit for
-bit: the partial-autocorrelation map, the MA and AR filters, and Levenberg–Marquardt called on
-MINPACK directly (CSS with its closed-form Jacobian, exact ML with forward differences). A scipy
-or statsmodels upgrade that moves the private routines these use fails here first."""
+bit: the partial-autocorrelation map (compiled), and Levenberg–Marquardt called on MINPACK
+directly (CSS with its closed-form Jacobian, exact ML with forward differences). A scipy or
+statsmodels upgrade that moves the private routines these use fails here first."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 from scipy.optimize import least_squares
-from scipy.signal import lfilter
 from statsmodels.tsa.statespace.tools import constrain_stationary_univariate
 
 from ml.arma import (
@@ -19,7 +18,6 @@ from ml.arma import (
     exact_problem,
     fit_css,
     fit_exact,
-    inverse_filter,
 )
 
 ORDERS = [(p, q) for p in range(4) for q in range(4) if p + q]
@@ -34,17 +32,6 @@ def test_the_coefficients_equal_statsmodels_map_bit_for_bit() -> None:
         expected = constrain_stationary_univariate(np.clip(free, -FREE_BOUND, FREE_BOUND))
         assert ar.tobytes() == expected.tobytes()
         assert ma.tobytes() == (-expected).tobytes()
-
-
-@pytest.mark.parametrize("q", [0, 1, 2, 3])
-def test_the_inverse_filter_equals_lfilter_bit_for_bit(q: int) -> None:
-    rng = np.random.default_rng(q)
-    poly = np.r_[1.0, rng.uniform(-0.5, 0.5, q)]
-    series = rng.normal(size=200)
-    columns = rng.normal(size=(200, 5))[:, 1:4]  # a strided view, as the Jacobian filters
-    assert inverse_filter(poly, series).tobytes() == lfilter([1.0], poly, series).tobytes()
-    ours = inverse_filter(poly, columns, axis=0)
-    assert ours.tobytes() == lfilter([1.0], poly, columns, axis=0).tobytes()
 
 
 @pytest.mark.parametrize(("p", "q"), ORDERS)
