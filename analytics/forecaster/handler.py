@@ -366,11 +366,15 @@ class ForecastHandler(Handler):
                 new_states.setdefault(partition_key, dict(series_map or {}))[key] = copy
                 rows.touched[key] = (partition_key[1], copy)
                 self._release(key, copy, _pending_origin(series), rows, feeding)
+        loaded = {key for series_map in states.values() for key in (series_map or {})}
         for key, bars in finished - matched:
             self._finished.pop((key, bars), None)
             if self._inflight.get(key, (None,))[0] == bars:
                 del self._inflight[key]
+            if key not in loaded:  # its partition moved to another member
+                self._holding.pop(key, None)
         PENDING_ORIGINS.set(len(self._inflight))
+        HELD_BARS.set(sum(self._holding.values()))
         return self._complete(rules, rows, new_states, feeding, None)
 
     def _apply_pending(

@@ -11,6 +11,7 @@ from pathlib import Path
 import msgspec
 import numpy as np
 import pytest
+from prometheus_client import REGISTRY
 
 from analytics.alerts.live import RulesInForce
 from analytics.forecaster import handler as handler_module
@@ -426,3 +427,23 @@ def test_a_batch_that_would_hold_more_than_max_held_waits_for_the_fit(
         waiting.batch(batch, 1000 * n)
     assert comparable(member.written) == comparable(waiting.written)
     assert series_states(member.states) == series_states(waiting.states)
+
+
+def test_held_bars_of_a_partition_that_moved_away_are_no_longer_counted(bars: list[Bar]) -> None:
+    """The member holds A's bars, then loses A's partition (its sweep no longer sees the state)
+    and A's fit ends: the sweep forgets the fit and the held bars leave the gauge."""
+    at = first_origin(bars)
+    pool = GatedPool()
+    member = Committing(gated_handler(pool))
+    member.batch(bars[: at + 1], 0)
+    member.batch(bars[at + 1 : at + 4], 1000)
+
+    def held() -> float | None:
+        return REGISTRY.get_sample_value("pipeline_forecast_held_bars")
+
+    assert held() == 3
+    pool.open_gate()
+    assert member.h.sweep_due()
+    swept = member.h.process([], {})  # the partition is another member's now
+    assert not swept.rows.origins and not swept.states
+    assert held() == 0 and not member.h.sweep_due()
