@@ -27,6 +27,7 @@ from typing import Literal, NamedTuple
 
 from analytics.alerts.readings import Probe, Reading, labels, probe, read_forecast
 from analytics.alerts.rules import Rule, RuleSet
+from analytics.alerts.specialised import Moves, specialise
 from analytics.alerts.state import AlertState, Machine
 from analytics.indicators import IndicatorValues
 
@@ -68,16 +69,23 @@ class _Check(NamedTuple):
         )
 
 
+class _Compiled(NamedTuple):
+    """A series' bar rules made ready for every bar: the rules and their generated reader."""
+
+    rules: tuple[Rule, ...]
+    moves: Moves
+
+
 # Compiled rule lists by content ((id, digest) of each rule): the series a RuleSet caches them
-# for share one tuple per distinct list (thousands of series, a handful of lists).
-_COMPILED: dict[tuple[tuple[str, str], ...], tuple[_Check, ...]] = {}
+# for share one per distinct list (thousands of series, a handful of lists).
+_COMPILED: dict[tuple[tuple[str, str], ...], _Compiled] = {}
 
 
-def _compile(rules: tuple[Rule, ...]) -> tuple[_Check, ...]:
+def _compile(rules: tuple[Rule, ...]) -> _Compiled:
     identity = tuple((rule.id, rule.digest) for rule in rules)
     found = _COMPILED.get(identity)
     if found is None:
-        found = _COMPILED[identity] = tuple(_Check.of(rule) for rule in rules)
+        found = _COMPILED[identity] = _Compiled(rules, specialise(rules))
     return found
 
 
@@ -138,16 +146,57 @@ def evaluate(rules: RuleSet, state: AlertState, facts: BarFacts) -> list[Transit
     committed state must stay as it was. Bars must come in order, each once. Machines of rules
     no longer in `rules` (or changed since they moved) are resolved first, as `reconcile` does.
     """
+    return evaluate_with(_read_specialised, rules, state, facts)
+
+
+# How a bar's rules are read: (rules, state, facts, values, first bar after a split, changes
+# to append to). `_read_specialised` in service; the tests compare it with the probes' reading.
+Read = Callable[[RuleSet, AlertState, BarFacts, IndicatorValues, bool, list[Transition]], None]
+
+
+def evaluate_with(
+    read: Read, rules: RuleSet, state: AlertState, facts: BarFacts
+) -> list[Transition]:
+    """`evaluate`, reading the rules with `read`."""
     split = state.start_bar(facts.split_basis)
     changes = _drop_stale(rules, state, facts.symbol, facts.interval, facts.ts)
     state.fit_windows(rules.window("pct_change"), rules.window("volume_spike"))
     values = facts.indicators
     if not isinstance(values, IndicatorValues):  # a mapping of some columns (tests, tools)
         values = _NO_VALUES._replace(**values)
-    checks = rules.compiled(facts.symbol, facts.interval, _compile)
-    _run(rules, state, facts, checks, values, split, changes)
+    read(rules, state, facts, values, split, changes)
     state.end_bar(facts.close, facts.volume)  # after the rules: they look at the previous bars
     return changes
+
+
+def _read_specialised(
+    rules: RuleSet,
+    state: AlertState,
+    facts: BarFacts,
+    values: IndicatorValues,
+    split: bool,
+    changes: list[Transition],
+) -> None:
+    """The series' rules as one generated function (specialised.py): the hot loop."""
+    compiled = rules.compiled(facts.symbol, facts.interval, _compile)
+    for index, value, level, firing in compiled.moves(
+        state, facts.close, facts.volume, values, split
+    ):
+        _transition(rules, compiled.rules[index], state, facts, value, level, firing, changes)
+
+
+def read_by_probes(
+    rules: RuleSet,
+    state: AlertState,
+    facts: BarFacts,
+    values: IndicatorValues,
+    split: bool,
+    changes: list[Transition],
+) -> None:
+    """Each rule read by its probe (readings.probe), one after the other: what the generated
+    function must do, kept as the reference it is tested against."""
+    checks = [_Check.of(rule) for rule in rules.bar_rules(facts.symbol, facts.interval)]
+    _run(rules, state, facts, checks, values, split, changes)
 
 
 def _run(
@@ -159,8 +208,8 @@ def _run(
     split: bool,
     changes: list[Transition],
 ) -> None:
-    """Read each rule on the bar and move the machines whose reading says so (most bars move
-    none: this is the hot loop, and a transition's words are made only in `_transition`)."""
+    """Read each rule on the bar and move the machines whose reading says so (the forecast
+    breach rules, and `read_by_probes`; a transition's words are made only in `_transition`)."""
     machines, bars = state.machines, state.bars
     close, volume = facts.close, facts.volume
     for check in checks:
