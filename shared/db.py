@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 import time
 import weakref
 from collections.abc import Callable, Mapping
+from typing import TypeVar
 
 import psycopg
 from psycopg_pool import ConnectionPool
@@ -12,22 +14,53 @@ from psycopg_pool import ConnectionPool
 from shared.errors import SettingsError
 from shared.settings import PostgresSettings
 
+logger = logging.getLogger(__name__)
+
 
 def first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
 
 
+# SQLSTATEs of a server that answered but ended the session or refused it for now: an
+# operator's pg_terminate_backend or a failover (57P01), a crash restart (57P02), a server still
+# starting (57P03). Not a wrong setting: a start-up step opens a new session and tries again.
+SESSION_ENDED = frozenset({"57P01", "57P02", "57P03"})
+# How long a start-up step keeps trying while the server ends its sessions.
+START_RETRY_S = 30.0
+
+T = TypeVar("T")
+
+
 def check_database(settings: PostgresSettings) -> None:
     """Fail fast with one clear line when the configured database does not answer."""
-    try:
-        with psycopg.connect(settings.conninfo()) as conn:
-            conn.execute("SELECT 1")
-    except psycopg.OperationalError as exc:
-        raise SettingsError(
-            f"PostgreSQL at {settings.describe()} (POSTGRES_HOST/POSTGRES_PORT/POSTGRES_DBNAME/"
-            f"{settings.login_names()}) did not answer: {first_line(exc)}"
-        ) from None
+    on_new_connection(settings, lambda conn: conn.execute("SELECT 1"))
+
+
+def on_new_connection(
+    settings: PostgresSettings,
+    work: Callable[[psycopg.Connection], T],
+    retry_for_s: float = START_RETRY_S,
+) -> T:
+    """`work` on a new connection, committed, for a service's start: SettingsError (one line) at
+    once when the database does not answer; a session the server ends (SESSION_ENDED) is opened
+    again, for up to `retry_for_s`, since a server that answered is not a wrong setting."""
+    deadline = time.monotonic() + retry_for_s
+    while True:
+        try:
+            with psycopg.connect(settings.conninfo()) as conn:
+                return work(conn)
+        except psycopg.OperationalError as exc:
+            if exc.sqlstate not in SESSION_ENDED or time.monotonic() >= deadline:
+                raise SettingsError(
+                    f"PostgreSQL at {settings.describe()} (POSTGRES_HOST/POSTGRES_PORT/"
+                    f"POSTGRES_DBNAME/{settings.login_names()}) did not answer: "
+                    f"{first_line(exc)}"
+                ) from None
+            logger.warning(
+                "PostgreSQL ended a start-up session (%s): opening another", exc.sqlstate
+            )
+            time.sleep(0.5)
 
 
 # A connection taken again within this many seconds of its return is handed out unchecked.

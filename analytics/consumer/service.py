@@ -5,15 +5,13 @@ from __future__ import annotations
 import threading
 from dataclasses import fields
 
-import psycopg
-
 from analytics import store
 from analytics.alerts.live import RulesInForce
 from analytics.consumer.handler import AnalyticsHandler
 from analytics.indicators import IndicatorParams
 from analytics.indicators.sessions import exchange_sessions
 from shared import services
-from shared.db import check_database
+from shared.db import check_database, on_new_connection
 from shared.errors import SettingsError
 from shared.health import Health
 from shared.kafka import check_broker, topics_for
@@ -44,8 +42,7 @@ def run(settings: Settings, stop: threading.Event, health: Health) -> None:
     check_database(settings.postgres)
     params = configured_params(settings.analytics)
     # Registered (and committed) before any batch can refer to it.
-    with psycopg.connect(settings.postgres.conninfo()) as conn:
-        params_id = store.params_id(conn, params)
+    params_id = on_new_connection(settings.postgres, lambda conn: store.params_id(conn, params))
     group = settings.consumer.group_analytics
     handler = AnalyticsHandler(
         group,
