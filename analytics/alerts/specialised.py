@@ -125,7 +125,9 @@ def _rule_lines(index: int, rule: Rule, constants: dict[str, object]) -> list[st
         code = [*reading, *body]
     if kind == "crossing":  # a crossing does not move on the first bar after a split
         code = ["if not split:", *(f"    {line}" for line in code)]
-    return [f"# {rule.id} ({kind})", *code]
+    # Nothing of the file reaches the code but validated operators and whole numbers: ids,
+    # thresholds and widths are bound as constants.
+    return [f"# rule {index} ({kind})", *code]
 
 
 def _read(name: str) -> str:
