@@ -20,14 +20,14 @@ from __future__ import annotations
 
 import hashlib
 import operator
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal, NamedTuple
 
 from analytics.alerts.readings import Probe, Reading, labels, probe, read_forecast
 from analytics.alerts.rules import Rule, RuleSet
-from analytics.alerts.specialised import Moves, specialise
+from analytics.alerts.specialised import Move, Moves, specialise
 from analytics.alerts.state import AlertState, Machine
 from analytics.indicators import IndicatorValues
 
@@ -69,24 +69,65 @@ class _Check(NamedTuple):
         )
 
 
-class _Compiled(NamedTuple):
-    """A series' bar rules made ready for every bar: the rules and their generated reader."""
+class BarRules(NamedTuple):
+    """A series' bar rules made ready for every bar: the rules and how they read a bar."""
 
     rules: tuple[Rule, ...]
-    moves: Moves
+    moves: Moves  # indices into `rules`
 
 
-# Compiled rule lists by content ((id, digest) of each rule): the series a RuleSet caches them
-# for share one per distinct list (thousands of series, a handful of lists).
-_COMPILED: dict[tuple[tuple[str, str], ...], _Compiled] = {}
+# Specialised rule lists by content ((id, digest) of each rule): the series a RuleSet caches
+# them for share one per distinct list (thousands of series, a handful of lists).
+_SPECIALISED: dict[tuple[tuple[str, str], ...], BarRules] = {}
 
 
-def _compile(rules: tuple[Rule, ...]) -> _Compiled:
+def _specialise(rules: tuple[Rule, ...]) -> BarRules:
     identity = tuple((rule.id, rule.digest) for rule in rules)
-    found = _COMPILED.get(identity)
+    found = _SPECIALISED.get(identity)
     if found is None:
-        found = _COMPILED[identity] = _Compiled(rules, specialise(rules))
+        found = _SPECIALISED[identity] = BarRules(rules, specialise(rules))
     return found
+
+
+def specialised(rules: RuleSet, symbol: str, interval: str) -> BarRules:
+    """The series' bar rules as one generated function (specialised.py): the hot loop."""
+    return rules.compiled(symbol, interval, _specialise)
+
+
+def by_probes(rules: RuleSet, symbol: str, interval: str) -> BarRules:
+    """Each rule read by its probe (readings.probe), one after the other: what the generated
+    function must do, kept as the reference it is tested against."""
+    bar_rules = rules.bar_rules(symbol, interval)
+    return BarRules(bar_rules, _probe_moves([_Check.of(rule) for rule in bar_rules]))
+
+
+def _probe_moves(checks: Sequence[_Check]) -> Moves:
+    """The moves of `checks`, each read by its probe (the forecast breach rules' way)."""
+
+    def moves(
+        state: AlertState, close: float, volume: int, values: IndicatorValues, split: bool
+    ) -> list[Move]:
+        machines, bars = state.machines, state.bars
+        out: list[Move] = []
+        for index, check in enumerate(checks):
+            if split and check.skips_split:
+                continue
+            reading = check.probe(state, close, volume, values)
+            if reading is None:
+                continue
+            rule = check.rule
+            machine = machines.get(rule.id)
+            if machine is None or not machine.firing:
+                if not check.fires(reading[0], reading[1]):
+                    continue
+                if machine is not None and bars - machine.since_bar <= rule.cooldown_bars:
+                    continue
+                out.append((index, reading[0], reading[1], True))
+            elif check.resolves(reading[0], reading[2]):
+                out.append((index, reading[0], reading[2], False))
+        return out
+
+    return moves
 
 
 class BarFacts(NamedTuple):
@@ -146,88 +187,42 @@ def evaluate(rules: RuleSet, state: AlertState, facts: BarFacts) -> list[Transit
     committed state must stay as it was. Bars must come in order, each once. Machines of rules
     no longer in `rules` (or changed since they moved) are resolved first, as `reconcile` does.
     """
-    return evaluate_with(_read_specialised, rules, state, facts)
-
-
-# How a bar's rules are read: (rules, state, facts, values, first bar after a split, changes
-# to append to). `_read_specialised` in service; the tests compare it with the probes' reading.
-Read = Callable[[RuleSet, AlertState, BarFacts, IndicatorValues, bool, list[Transition]], None]
+    return evaluate_with(specialised, rules, state, facts)
 
 
 def evaluate_with(
-    read: Read, rules: RuleSet, state: AlertState, facts: BarFacts
+    ready: Callable[[RuleSet, str, str], BarRules],
+    rules: RuleSet,
+    state: AlertState,
+    facts: BarFacts,
 ) -> list[Transition]:
-    """`evaluate`, reading the rules with `read`."""
+    """`evaluate`, with the series' bar rules made ready by `ready` (`specialised` in service;
+    the tests compare it with `by_probes`)."""
     split = state.start_bar(facts.split_basis)
     changes = _drop_stale(rules, state, facts.symbol, facts.interval, facts.ts)
     state.fit_windows(rules.window("pct_change"), rules.window("volume_spike"))
     values = facts.indicators
     if not isinstance(values, IndicatorValues):  # a mapping of some columns (tests, tools)
         values = _NO_VALUES._replace(**values)
-    read(rules, state, facts, values, split, changes)
+    bar_rules = ready(rules, facts.symbol, facts.interval)
+    moves = bar_rules.moves(state, facts.close, facts.volume, values, split)
+    _move(rules, bar_rules.rules, state, facts, moves, changes)
     state.end_bar(facts.close, facts.volume)  # after the rules: they look at the previous bars
     return changes
 
 
-def _read_specialised(
+def _move(
     rules: RuleSet,
+    moved: Sequence[Rule],
     state: AlertState,
     facts: BarFacts,
-    values: IndicatorValues,
-    split: bool,
+    moves: list[Move],
     changes: list[Transition],
 ) -> None:
-    """The series' rules as one generated function (specialised.py): the hot loop."""
-    compiled = rules.compiled(facts.symbol, facts.interval, _compile)
-    for index, value, level, firing in compiled.moves(
-        state, facts.close, facts.volume, values, split
-    ):
-        _transition(rules, compiled.rules[index], state, facts, value, level, firing, changes)
-
-
-def read_by_probes(
-    rules: RuleSet,
-    state: AlertState,
-    facts: BarFacts,
-    values: IndicatorValues,
-    split: bool,
-    changes: list[Transition],
-) -> None:
-    """Each rule read by its probe (readings.probe), one after the other: what the generated
-    function must do, kept as the reference it is tested against."""
-    checks = [_Check.of(rule) for rule in rules.bar_rules(facts.symbol, facts.interval)]
-    _run(rules, state, facts, checks, values, split, changes)
-
-
-def _run(
-    rules: RuleSet,
-    state: AlertState,
-    facts: BarFacts,
-    checks: Iterable[_Check],
-    values: IndicatorValues,
-    split: bool,
-    changes: list[Transition],
-) -> None:
-    """Read each rule on the bar and move the machines whose reading says so (the forecast
-    breach rules, and `read_by_probes`; a transition's words are made only in `_transition`)."""
-    machines, bars = state.machines, state.bars
-    close, volume = facts.close, facts.volume
-    for check in checks:
-        if split and check.skips_split:
-            continue
-        reading = check.probe(state, close, volume, values)
-        if reading is None:
-            continue
-        rule = check.rule
-        machine = machines.get(rule.id)
-        if machine is None or not machine.firing:
-            if not check.fires(reading[0], reading[1]):
-                continue
-            if machine is not None and bars - machine.since_bar <= rule.cooldown_bars:
-                continue
-            _transition(rules, rule, state, facts, reading[0], reading[1], True, changes)
-        elif check.resolves(reading[0], reading[2]):
-            _transition(rules, rule, state, facts, reading[0], reading[2], False, changes)
+    """Each move's machine replaced and its event made (a transition's words are made only
+    here: most bars move none)."""
+    for index, value, level, firing in moves:
+        _transition(rules, moved[index], state, facts, value, level, firing, changes)
 
 
 def evaluate_forecast_breach(
@@ -250,7 +245,8 @@ def evaluate_forecast_breach(
         for rule in rules.rules
         if rule.kind == "forecast_breach" and rule.applies_to(facts.symbol, facts.interval)
     ]
-    _run(rules, state, facts, checks, _NO_VALUES, False, changes)
+    moves = _probe_moves(checks)(state, facts.close, facts.volume, _NO_VALUES, False)
+    _move(rules, [check.rule for check in checks], state, facts, moves, changes)
     return changes
 
 

@@ -7,9 +7,9 @@ rule engine. The function made here does the same reads and comparisons, in file
 the rule's constants and operators written into its code; it only reports which machines move
 (`Moves`), and the engine makes their events (`engine._transition`) as before.
 
-Its semantics are those of `engine._run` over the rules' probes (readings.probe), which stays
-the reference: tests/unit/analytics/alerts/test_specialised.py checks the two agree on random
-bars, states and rule files.
+Its semantics are those of reading each rule by its probe (readings.probe, `engine.by_probes`),
+which stays the reference: tests/unit/analytics/alerts/test_specialised.py checks the two agree
+on random bars, states and rule files.
 """
 
 from __future__ import annotations

@@ -11,9 +11,9 @@ from hypothesis import strategies as st
 from analytics.alerts.engine import (
     AlertState,
     BarFacts,
+    by_probes,
     evaluate,
     evaluate_with,
-    read_by_probes,
 )
 from analytics.alerts.fields import SOURCES
 from analytics.alerts.rules import RuleSet, load_rules
@@ -95,7 +95,7 @@ def both_ways(rules: RuleSet, bars: list[BarFacts]) -> tuple[list, list, dict, d
     got, expected = [], []
     for bar in bars:
         got += evaluate(rules, generated, bar)
-        expected += evaluate_with(read_by_probes, rules, reference, bar)
+        expected += evaluate_with(by_probes, rules, reference, bar)
     return got, expected, generated.to_state(), reference.to_state()
 
 
