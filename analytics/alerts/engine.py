@@ -199,8 +199,15 @@ def evaluate_with(
     """`evaluate`, with the series' bar rules made ready by `ready` (`specialised` in service;
     the tests compare it with `by_probes`)."""
     split = state.start_bar(facts.split_basis)
-    changes = _drop_stale(rules, state, facts.symbol, facts.interval, facts.ts)
-    state.fit_windows(rules.window("pct_change"), rules.window("volume_spike"))
+    # Checked here, not only inside: two calls a bar saved (once reconciled with the rules in
+    # force, a series' machines and windows stay so until the rules change).
+    if state.reconciled == rules.version:
+        changes: list[Transition] = []
+    else:
+        changes = _drop_stale(rules, state, facts.symbol, facts.interval, facts.ts)
+    closes, volumes = rules.history
+    if state.closes.maxlen != closes or state.volumes.maxlen != volumes:
+        state.fit_windows(closes, volumes)
     values = facts.indicators
     if not isinstance(values, IndicatorValues):  # a mapping of some columns (tests, tools)
         values = _NO_VALUES._replace(**values)

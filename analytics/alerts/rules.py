@@ -120,6 +120,9 @@ class RuleSet:
     )
     # (symbol, interval) -> the engine's compiled form of its bar rules (see `compiled`).
     _compiled: dict[tuple[str, str], Any] = field(init=False, repr=False, compare=False)
+    # The closes and volumes windows a series keeps (window("pct_change"),
+    # window("volume_spike")): read on every bar.
+    history: tuple[int, int] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         # Looked up on every bar: computed once.
@@ -128,6 +131,8 @@ class RuleSet:
         for rule in self.rules:
             windows[rule.kind] = max(windows.get(rule.kind, 0), rule.window)
         object.__setattr__(self, "_windows", windows)
+        history = (windows.get("pct_change", 0), windows.get("volume_spike", 0))
+        object.__setattr__(self, "history", history)
         object.__setattr__(self, "_bar_rules", {})
         object.__setattr__(self, "_compiled", {})
 

@@ -39,6 +39,7 @@ from shared.schemas import Bar
 from shared.validation import decode_bar
 
 logger = logging.getLogger(__name__)
+_new_tuple = tuple.__new__
 
 SeriesKey = tuple[str, str]
 # A partition's state: its series by (symbol, interval).
@@ -158,8 +159,11 @@ class AnalyticsHandler(Handler):
                     series.state.split_basis,
                 )
             )
-            facts = BarFacts.of(
-                bar.symbol, bar.interval, bar.ts, bar.close, bar.volume, bar.split_basis, values
+            # tuple.__new__: BarFacts(...) goes through namedtuple's generated __new__, a
+            # frame more for every bar.
+            facts = _new_tuple(
+                BarFacts,
+                (bar.symbol, bar.interval, bar.ts, bar.close, bar.volume, bar.split_basis, values),
             )
             transitions = evaluate(rules, series.alerts, facts)
             if transitions:

@@ -7,6 +7,8 @@ from typing import Any, NamedTuple
 
 from analytics.indicators.rolling import RollingWindow, not_finite
 
+_new_tuple = tuple.__new__
+
 
 class BollingerValue(NamedTuple):
     lower: float
@@ -39,16 +41,22 @@ class Bollinger:
         n = self.period
         mean = (window.s + window.c) / n
         width = self.k * math.sqrt(window.variance(ddof=0))
-        return BollingerValue(mean - width, mean, mean + width)
+        return _new_tuple(BollingerValue, (mean - width, mean, mean + width))  # see macd.py
 
     def rescale(self, factor: float) -> None:
         self._window.scale(factor)
 
-    def to_state(self) -> dict[str, Any]:
-        return {"period": self.period, "k": self.k, "window": self._window.to_state()}
+    def to_state(self) -> list[Any]:
+        """[k, window] (the window holds the period)."""
+        return [self.k, self._window.to_state()]
 
     @classmethod
-    def from_state(cls, state: dict[str, Any]) -> Bollinger:
-        bands = cls(state["period"], state["k"])
-        bands._window = RollingWindow.from_state(state["window"])
+    def from_state(cls, state: list[Any] | dict[str, Any]) -> Bollinger:
+        """As to_state writes it, or the object of version 1."""
+        if isinstance(state, dict):
+            state = [state["k"], state["window"]]
+        k, window_state = state
+        window = RollingWindow.from_state(window_state)
+        bands = cls(window.period, k)
+        bands._window = window
         return bands

@@ -47,18 +47,18 @@ class EMA:
         if self.value is not None:
             self.value *= factor
 
-    def to_state(self) -> dict[str, Any]:
-        return {
-            "period": self.period,
-            "count": self._count,
-            "seed_sum": self._seed_sum,
-            "value": self.value,
-        }
+    def to_state(self) -> list[Any]:
+        """[period, count, seed_sum, value]."""
+        return [self.period, self._count, self._seed_sum, self.value]
 
     @classmethod
-    def from_state(cls, state: dict[str, Any]) -> EMA:
-        ema = cls(state["period"])
-        ema._count = state["count"]
-        ema._seed_sum = state["seed_sum"]
-        ema.value = state["value"]
+    def from_state(cls, state: list[Any] | dict[str, Any]) -> EMA:
+        """As to_state writes it, or the object of version 1."""
+        if isinstance(state, dict):
+            state = [state["period"], state["count"], state["seed_sum"], state["value"]]
+        period, count, seed_sum, value = state
+        ema = cls(period)
+        ema._count = count
+        ema._seed_sum = seed_sum
+        ema.value = value
         return ema

@@ -14,10 +14,12 @@ from analytics.indicators.rsi import RSI
 from analytics.indicators.sma import SMA
 from analytics.indicators.volatility import Volatility
 
-STATE_VERSION = 1
+# 2: lists (IndicatorSet.to_state); 1: objects keyed by name (still read).
+STATE_VERSION = 2
 _INF = math.inf
 # What a three-valued indicator (MACD, Bollinger) gives during its warm-up.
 _NOTHING = (None, None, None)
+_new_tuple = tuple.__new__
 
 
 @dataclass(frozen=True)
@@ -99,19 +101,24 @@ class IndicatorSet:
             ema_slow = self.macd.slow_ema.value
         else:
             ema_slow = self.ema_slow.update(close)
-        return IndicatorValues(
-            sma_fast,
-            self.sma_slow.update(close),
-            self.ema_fast.update(close),
-            ema_slow,
-            self.rsi.update(close),
-            macd,
-            signal,
-            hist,
-            lower,
-            middle,
-            upper,
-            self.volatility.update(close),
+        # tuple.__new__, not IndicatorValues(...): namedtuple's generated __new__ is one more
+        # frame a bar (0.40 against 0.17 µs).
+        return _new_tuple(
+            IndicatorValues,
+            (
+                sma_fast,
+                self.sma_slow.update(close),
+                self.ema_fast.update(close),
+                ema_slow,
+                self.rsi.update(close),
+                macd,
+                signal,
+                hist,
+                lower,
+                middle,
+                upper,
+                self.volatility.update(close),
+            ),
         )
 
     def rescale(self, ratio: float) -> None:
@@ -135,29 +142,48 @@ class IndicatorSet:
         }
         return {name: part for name, part in parts.items() if part is not None}
 
-    def to_state(self) -> dict[str, Any]:
-        """JSON-serializable exact state (floats round-trip exactly through JSON)."""
-        state: dict[str, Any] = {
-            "version": STATE_VERSION,
-            "params": self.params.to_json(),
-            "annualization": self.annualization,
-        }
-        state.update({name: part.to_state() for name, part in self._parts().items()})
-        return state
+    def to_state(self) -> list[Any]:
+        """JSON-serializable exact state (floats round-trip exactly through JSON): version 2,
+        a list [2, params, annualization, sma_fast, sma_slow, ema_fast, ema_slow, rsi, macd,
+        bollinger, volatility] of the parts' own lists (None for a part shared with another).
+        Version 1 was objects keyed by name: at one state saved per bar of a live series,
+        building those dicts was most of packing a state, and the names ~15% of its bytes."""
+        return [
+            STATE_VERSION,
+            self.params.to_json(),
+            self.annualization,
+            None if self.sma_fast is None else self.sma_fast.to_state(),
+            self.sma_slow.to_state(),
+            self.ema_fast.to_state(),
+            None if self.ema_slow is None else self.ema_slow.to_state(),
+            self.rsi.to_state(),
+            self.macd.to_state(),
+            self.bollinger.to_state(),
+            self.volatility.to_state(),
+        ]
 
     @classmethod
-    def from_state(cls, state: dict[str, Any]) -> IndicatorSet:
-        if state.get("version") != STATE_VERSION:
-            raise ValueError(f"unknown indicator state version {state.get('version')!r}")
-        made = cls(IndicatorParams(**state["params"]), state["annualization"])
+    def from_state(cls, state: list[Any] | dict[str, Any]) -> IndicatorSet:
+        """As to_state writes it, or version 1 (an object keyed by the parts' names)."""
+        if isinstance(state, dict):
+            if state.get("version") != 1:
+                raise ValueError(f"unknown indicator state version {state.get('version')!r}")
+            names = ("sma_fast", "sma_slow", "ema_fast", "ema_slow", "rsi", "macd")
+            parts = [state.get(name) for name in (*names, "bollinger", "volatility")]
+            state = [1, state["params"], state["annualization"], *parts]
+        elif not state or state[0] != STATE_VERSION:
+            raise ValueError(f"unknown indicator state version {state[:1]!r}")
+        _, params, annualization, sma_fast, sma_slow, ema_fast, ema_slow, *rest = state
+        rsi, macd, bollinger, volatility = rest
+        made = cls(IndicatorParams(**params), annualization)
         if made.sma_fast is not None:
-            made.sma_fast = SMA.from_state(state["sma_fast"])
-        made.sma_slow = SMA.from_state(state["sma_slow"])
-        made.ema_fast = EMA.from_state(state["ema_fast"])
+            made.sma_fast = SMA.from_state(sma_fast)
+        made.sma_slow = SMA.from_state(sma_slow)
+        made.ema_fast = EMA.from_state(ema_fast)
         if made.ema_slow is not None:
-            made.ema_slow = EMA.from_state(state["ema_slow"])
-        made.rsi = RSI.from_state(state["rsi"])
-        made.macd = MACD.from_state(state["macd"])
-        made.bollinger = Bollinger.from_state(state["bollinger"])
-        made.volatility = Volatility.from_state(state["volatility"])
+            made.ema_slow = EMA.from_state(ema_slow)
+        made.rsi = RSI.from_state(rsi)
+        made.macd = MACD.from_state(macd)
+        made.bollinger = Bollinger.from_state(bollinger)
+        made.volatility = Volatility.from_state(volatility)
         return made

@@ -7,6 +7,8 @@ from typing import Any, NamedTuple
 from analytics.indicators.ema import EMA
 from analytics.indicators.rolling import not_finite
 
+_new_tuple = tuple.__new__
+
 
 class MacdValue(NamedTuple):
     macd: float
@@ -51,26 +53,34 @@ class MACD:
         signal = self._signal.update(line)
         if signal is None:
             return None
-        return MacdValue(line, signal, line - signal)
+        return _new_tuple(MacdValue, (line, signal, line - signal))  # no namedtuple __new__ frame
 
     def rescale(self, factor: float) -> None:
         for ema in (self._fast, self.slow_ema, self._signal):
             ema.rescale(factor)
 
-    def to_state(self) -> dict[str, Any]:
-        return {
-            "periods": [self.fast, self.slow, self.signal],
-            "skip": self._skip,
-            "fast": self._fast.to_state(),
-            "slow": self.slow_ema.to_state(),
-            "signal": self._signal.to_state(),
-        }
+    def to_state(self) -> list[Any]:
+        """[fast, slow, signal, skip, fast EMA, slow EMA, signal EMA]."""
+        return [
+            self.fast,
+            self.slow,
+            self.signal,
+            self._skip,
+            self._fast.to_state(),
+            self.slow_ema.to_state(),
+            self._signal.to_state(),
+        ]
 
     @classmethod
-    def from_state(cls, state: dict[str, Any]) -> MACD:
-        macd = cls(*state["periods"])
-        macd._skip = state["skip"]
-        macd._fast = EMA.from_state(state["fast"])
-        macd.slow_ema = EMA.from_state(state["slow"])
-        macd._signal = EMA.from_state(state["signal"])
+    def from_state(cls, state: list[Any] | dict[str, Any]) -> MACD:
+        """As to_state writes it, or the object of version 1."""
+        if isinstance(state, dict):
+            names = ("skip", "fast", "slow", "signal")
+            state = [*state["periods"], *(state[name] for name in names)]
+        fast, slow, signal, skip, fast_ema, slow_ema, signal_ema = state
+        macd = cls(fast, slow, signal)
+        macd._skip = skip
+        macd._fast = EMA.from_state(fast_ema)
+        macd.slow_ema = EMA.from_state(slow_ema)
+        macd._signal = EMA.from_state(signal_ema)
         return macd

@@ -100,19 +100,20 @@ class RollingWindow:
         self.s2 *= factor * factor
         self.c2 *= factor * factor
 
-    def to_state(self) -> dict[str, Any]:
-        return {
-            "period": self.period,
-            "squares": self.squares,
-            "values": list(self.values),
-            "sums": [self.s, self.c, self.s2, self.c2],
-        }
+    def to_state(self) -> list[Any]:
+        """[period, squares, values, s, c, s2, c2] (indicator state version 2: positional, see
+        IndicatorSet.to_state)."""
+        return [self.period, self.squares, list(self.values), self.s, self.c, self.s2, self.c2]
 
     @classmethod
-    def from_state(cls, state: dict[str, Any]) -> RollingWindow:
-        window = cls(state["period"], state["squares"])
-        window.values.extend(state["values"])
-        window.s, window.c, window.s2, window.c2 = state["sums"]
+    def from_state(cls, state: list[Any] | dict[str, Any]) -> RollingWindow:
+        """As to_state writes it, or the object of version 1."""
+        if isinstance(state, dict):
+            state = [state["period"], state["squares"], state["values"], *state["sums"]]
+        period, squares, values, s, c, s2, c2 = state
+        window = cls(period, squares)
+        window.values.extend(values)
+        window.s, window.c, window.s2, window.c2 = s, c, s2, c2
         return window
 
 

@@ -64,20 +64,20 @@ class RSI:
         if self._prev is not None:
             self._prev *= factor
 
-    def to_state(self) -> dict[str, Any]:
-        return {
-            "period": self.period,
-            "prev": self._prev,
-            "count": self._count,
-            "gain": self._gain,
-            "loss": self._loss,
-        }
+    def to_state(self) -> list[Any]:
+        """[period, prev, count, gain, loss]."""
+        return [self.period, self._prev, self._count, self._gain, self._loss]
 
     @classmethod
-    def from_state(cls, state: dict[str, Any]) -> RSI:
-        rsi = cls(state["period"])
-        rsi._prev = state["prev"]
-        rsi._count = state["count"]
-        rsi._gain = state["gain"]
-        rsi._loss = state["loss"]
+    def from_state(cls, state: list[Any] | dict[str, Any]) -> RSI:
+        """As to_state writes it, or the object of version 1."""
+        if isinstance(state, dict):
+            names = ("period", "prev", "count", "gain", "loss")
+            state = [state[name] for name in names]
+        period, prev, count, gain, loss = state
+        rsi = cls(period)
+        rsi._prev = prev
+        rsi._count = count
+        rsi._gain = gain
+        rsi._loss = loss
         return rsi

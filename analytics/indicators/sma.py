@@ -29,11 +29,14 @@ class SMA:
     def rescale(self, factor: float) -> None:
         self._window.scale(factor)
 
-    def to_state(self) -> dict[str, Any]:
-        return {"period": self.period, "window": self._window.to_state()}
+    def to_state(self) -> list[Any]:
+        """Its window's state (the window holds the period)."""
+        return self._window.to_state()
 
     @classmethod
-    def from_state(cls, state: dict[str, Any]) -> SMA:
-        sma = cls(state["period"])
-        sma._window = RollingWindow.from_state(state["window"])
+    def from_state(cls, state: list[Any] | dict[str, Any]) -> SMA:
+        """As to_state writes it, or the object of version 1."""
+        window = RollingWindow.from_state(state["window"] if isinstance(state, dict) else state)
+        sma = cls(window.period)
+        sma._window = window
         return sma

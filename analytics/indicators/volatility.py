@@ -74,17 +74,18 @@ class Volatility:
         if self._prev is not None:
             self._prev *= factor
 
-    def to_state(self) -> dict[str, Any]:
-        return {
-            "period": self.period,
-            "annualization": self.annualization,
-            "prev": self._prev,
-            "window": self._window.to_state(),
-        }
+    def to_state(self) -> list[Any]:
+        """[annualization, prev, window] (the window holds the period)."""
+        return [self.annualization, self._prev, self._window.to_state()]
 
     @classmethod
-    def from_state(cls, state: dict[str, Any]) -> Volatility:
-        vol = cls(state["period"], state["annualization"])
-        vol._prev = state["prev"]
-        vol._window = RollingWindow.from_state(state["window"])
+    def from_state(cls, state: list[Any] | dict[str, Any]) -> Volatility:
+        """As to_state writes it, or the object of version 1."""
+        if isinstance(state, dict):
+            state = [state["annualization"], state["prev"], state["window"]]
+        annualization, prev, window_state = state
+        window = RollingWindow.from_state(window_state)
+        vol = cls(window.period, annualization)
+        vol._prev = prev
+        vol._window = window
         return vol

@@ -42,12 +42,14 @@ def build(
     batch = Batch()
     skipped: set[PartitionKey] = set()
     seen: set[PartitionKey] = set()
+    # Bound once: this loop runs for every message a consumer reads.
+    append, decode, refused = batch.items.append, handler.decode, batch.refused
     for message in messages:
         if message.error() is not None:
             on_error(message)
             continue
         key = (message.topic(), message.partition())
-        if key in skipped or key in batch.refused:
+        if key in skipped or key in refused:
             continue
         if key not in seen:
             seen.add(key)
@@ -56,23 +58,23 @@ def build(
                 skipped.add(key)
                 continue
             if not admitted:
-                batch.refused[key] = message.offset()
+                refused[key] = message.offset()
                 continue
         try:
-            value = handler.decode(message)
+            value = decode(message)
         except UpgradeNeededError as exc:
             # Never dead-letter a newer schema: this partition waits here for an upgrade.
             ownership.pause(key, "upgrade", f"upgrade needed: {exc} at offset {message.offset()}")
             skipped.add(key)
             continue
         except SchemaError as exc:
-            batch.items.append(reject(message, str(exc), "schema"))
+            append(reject(message, str(exc), "schema"))
         except ValidationError as exc:
-            batch.items.append(reject(message, str(exc), "validation"))
+            append(reject(message, str(exc), "validation"))
         except _VALUE_ERRORS as exc:
-            batch.items.append(reject(message, f"{type(exc).__name__}: {exc}", "value"))
+            append(reject(message, f"{type(exc).__name__}: {exc}", "value"))
         else:
-            batch.items.append(
+            append(
                 Record(
                     key[0],
                     key[1],

@@ -74,10 +74,9 @@ def prepare(
 ) -> Prepared:
     """Step 1: `handler.process` over the partitions' states and stored offsets as the member
     holds them now (`in_place`: the handler may change those states, Handler.in_place)."""
-    records = [item for item in items if isinstance(item, Record)]
+    records, rejected, firsts, ends = _sorted_out(items)
     partitions = ownership.partitions
-    keys = {(item.topic, item.partition) for item in items}
-    states = {key: partitions[key].state for key in keys}
+    states = {key: partitions[key].state for key in ends}
     if in_place:
         effects = handler.process(records, states, in_place=True)
     else:
@@ -90,11 +89,33 @@ def prepare(
         records = records[: effects.consumed]
         last = records[-1] if records else None
         items = items[: items.index(last) + 1] if last is not None else []
-    rejected = [item for item in items if isinstance(item, Rejected)]
-    firsts, ends = spans(items)
+        rejected = [item for item in items if isinstance(item, Rejected)]
+        firsts, ends = spans(items)
     expected = {key: partitions[key].stored for key in ends}
     letters = [*rejected, *effects.rejected]
     return Prepared(list(items), records, effects, letters, firsts, ends, expected, complete)
+
+
+def _sorted_out(
+    items: Sequence[Item],
+) -> tuple[list[Record], list[Rejected], dict[PartitionKey, int], dict[PartitionKey, int]]:
+    """The records, the dead letters and each partition's span (batch.spans) of `items`, in
+    one pass: four passes over a drained batch of 5,000 were ~1 µs a message."""
+    records: list[Record] = []
+    rejected: list[Rejected] = []
+    firsts: dict[PartitionKey, int] = {}
+    ends: dict[PartitionKey, int] = {}
+    for item in items:
+        key = (item.topic, item.partition)
+        offset = item.offset
+        if key not in firsts:
+            firsts[key] = offset
+        ends[key] = offset + 1
+        if type(item) is Record:
+            records.append(item)
+        else:
+            rejected.append(item)
+    return records, rejected, firsts, ends
 
 
 def commit_prepared(

@@ -6,6 +6,7 @@ import json
 import math
 import random
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import msgspec
 import pytest
@@ -15,6 +16,9 @@ from analytics.packed_state import encode_state, state_document
 from analytics.series import SeriesState
 
 START = datetime(2024, 1, 2, tzinfo=UTC)
+# Series states as the code of f085667 saved them (indicator state version 1, objects keyed by
+# name), written by it from _closes(200): what analytics_state rows hold until their next save.
+VERSION_1_STATES = Path(__file__).parent / "data" / "series_state_v1.json"
 
 
 def _closes(count: int, seed: int = 3) -> list[float]:
@@ -47,6 +51,35 @@ def test_restored_state_continues_bit_for_bit_through_its_stored_forms() -> None
         restored = SeriesState.from_state(document, first.last_ts)
         assert restored.last_ts == START + timedelta(days=76)
         assert _feed(restored, closes[77:], 1.0, first=77) == expected[77:]
+
+
+def test_a_state_saved_as_version_1_continues_bit_for_bit_and_is_saved_as_version_2() -> None:
+    closes = _closes(200)
+    cases = json.loads(VERSION_1_STATES.read_text())["cases"]
+    assert {case["document"]["indicators"]["version"] for case in cases} == {1}
+    # Both shapes of the set: parts shared (default periods) and parts of their own.
+    assert {"sma_fast" in case["document"]["indicators"] for case in cases} == {True, False}
+    for case in cases:
+        cut, document = case["cut"], case["document"]
+        params = IndicatorParams(**document["indicators"]["params"])
+        expected = _feed(SeriesState.new(params, 15.87), closes, 1.0)
+        packed = msgspec.msgpack.encode(document)  # as analytics_state holds it
+        restored = SeriesState.from_state(state_document(packed, None), START + timedelta(cut - 1))
+        assert restored.to_state()["indicators"][0] == 2
+        assert len(encode_state(restored)) < 0.8 * len(packed)  # the same state, smaller
+        assert _feed(restored, closes[cut:], 1.0, first=cut) == expected[cut:], cut
+
+
+def test_an_indicator_state_of_an_unknown_version_is_refused() -> None:
+    state = SeriesState.new(IndicatorParams(), 15.87)
+    _feed(state, _closes(30), 1.0)
+    document = state.to_state()
+    for version in (3, 0, None):
+        document["indicators"][0] = version
+        with pytest.raises(ValueError, match="unknown indicator state version"):
+            SeriesState.from_state(document, START)
+    with pytest.raises(ValueError, match="unknown indicator state version"):
+        SeriesState.from_state({"indicators": {"version": 2}, "split_basis": 1.0}, START)
 
 
 def test_a_packed_state_that_is_not_a_document_cannot_be_read() -> None:
