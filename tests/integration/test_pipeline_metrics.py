@@ -134,6 +134,14 @@ def test_a_running_pipeline_reports_what_moved(
             "every service's /metrics",
             detail=lambda: log_path.read_text(errors="replace")[-4000:],
         )
+        # Answering is not owning: a busy machine assigns the forecaster's group a moment after
+        # its /metrics is up (the first run of this test's scrape saw 0 partitions there).
+        wait_for(
+            lambda: total(scrape(port["analytics.forecaster"]), "pipeline_partitions") == 12,
+            60,
+            "the forecaster to own every partition of market.bars",
+            detail=lambda: log_path.read_text(errors="replace")[-4000:],
+        )
         scraped = {name: scrape(number) for name, number in port.items()}
         screens: list[subprocess.CompletedProcess[str]] = []
 
