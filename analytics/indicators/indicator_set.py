@@ -20,6 +20,17 @@ _INF = math.inf
 # What a three-valued indicator (MACD, Bollinger) gives during its warm-up.
 _NOTHING = (None, None, None)
 _new_tuple = tuple.__new__
+# The parts in the order of a version 2 state (the keys of a version 1 state).
+_PART_NAMES = (
+    "sma_fast",
+    "sma_slow",
+    "ema_fast",
+    "ema_slow",
+    "rsi",
+    "macd",
+    "bollinger",
+    "volatility",
+)
 
 
 @dataclass(frozen=True)
@@ -168,8 +179,7 @@ class IndicatorSet:
         if isinstance(state, dict):
             if state.get("version") != 1:
                 raise ValueError(f"unknown indicator state version {state.get('version')!r}")
-            names = ("sma_fast", "sma_slow", "ema_fast", "ema_slow", "rsi", "macd")
-            parts = [state.get(name) for name in (*names, "bollinger", "volatility")]
+            parts = [state.get(name) for name in _PART_NAMES]  # a shared part has no key
             state = [1, state["params"], state["annualization"], *parts]
         elif not state or state[0] != STATE_VERSION:
             raise ValueError(f"unknown indicator state version {state[:1]!r}")
