@@ -141,17 +141,8 @@ class IndicatorSet:
             indicator.rescale(factor)
 
     def _parts(self) -> dict[str, Any]:
-        parts = {
-            "sma_fast": self.sma_fast,
-            "sma_slow": self.sma_slow,
-            "ema_fast": self.ema_fast,
-            "ema_slow": self.ema_slow,
-            "rsi": self.rsi,
-            "macd": self.macd,
-            "bollinger": self.bollinger,
-            "volatility": self.volatility,
-        }
-        return {name: part for name, part in parts.items() if part is not None}
+        parts = ((name, getattr(self, name)) for name in _PART_NAMES)
+        return {name: part for name, part in parts if part is not None}
 
     def to_state(self) -> list[Any]:
         """JSON-serializable exact state (floats round-trip exactly through JSON): version 2,

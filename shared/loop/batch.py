@@ -122,12 +122,24 @@ def text_for_postgres(text: str) -> str:
     return text.replace("\x00", "\\u0000")
 
 
-def spans(items: Sequence[Item]) -> tuple[dict[PartitionKey, int], dict[PartitionKey, int]]:
-    """Each partition's first offset and the offset after its last, in `items`."""
+def sort_out(
+    items: Sequence[Item],
+) -> tuple[list[Record], list[Rejected], dict[PartitionKey, int], dict[PartitionKey, int]]:
+    """The records and the dead letters of `items`, and each partition's first offset and the
+    offset after its last, in one pass (four passes over a drained batch of 5,000 were ~1 µs a
+    message)."""
+    records: list[Record] = []
+    rejected: list[Rejected] = []
     firsts: dict[PartitionKey, int] = {}
     ends: dict[PartitionKey, int] = {}
     for item in items:
         key = (item.topic, item.partition)
-        firsts.setdefault(key, item.offset)
-        ends[key] = item.offset + 1
-    return firsts, ends
+        offset = item.offset
+        if key not in firsts:
+            firsts[key] = offset
+        ends[key] = offset + 1
+        if type(item) is Record:
+            records.append(item)
+        else:
+            rejected.append(item)
+    return records, rejected, firsts, ends

@@ -30,7 +30,7 @@ import psycopg
 from psycopg_pool import ConnectionPool
 
 from shared.loop import failpoints
-from shared.loop.batch import Item, spans
+from shared.loop.batch import Item, sort_out
 from shared.loop.contract import Effects, Handler, PartitionKey, Record, Rejected
 from shared.loop.direct_copy import WriteAgain
 from shared.loop.offsets import (
@@ -74,7 +74,7 @@ def prepare(
 ) -> Prepared:
     """Step 1: `handler.process` over the partitions' states and stored offsets as the member
     holds them now (`in_place`: the handler may change those states, Handler.in_place)."""
-    records, rejected, firsts, ends = _sorted_out(items)
+    records, rejected, firsts, ends = sort_out(items)
     partitions = ownership.partitions
     states = {key: partitions[key].state for key in ends}
     if in_place:
@@ -89,33 +89,10 @@ def prepare(
         records = records[: effects.consumed]
         last = records[-1] if records else None
         items = items[: items.index(last) + 1] if last is not None else []
-        rejected = [item for item in items if isinstance(item, Rejected)]
-        firsts, ends = spans(items)
+        _, rejected, firsts, ends = sort_out(items)
     expected = {key: partitions[key].stored for key in ends}
     letters = [*rejected, *effects.rejected]
     return Prepared(list(items), records, effects, letters, firsts, ends, expected, complete)
-
-
-def _sorted_out(
-    items: Sequence[Item],
-) -> tuple[list[Record], list[Rejected], dict[PartitionKey, int], dict[PartitionKey, int]]:
-    """The records, the dead letters and each partition's span (batch.spans) of `items`, in
-    one pass: four passes over a drained batch of 5,000 were ~1 µs a message."""
-    records: list[Record] = []
-    rejected: list[Rejected] = []
-    firsts: dict[PartitionKey, int] = {}
-    ends: dict[PartitionKey, int] = {}
-    for item in items:
-        key = (item.topic, item.partition)
-        offset = item.offset
-        if key not in firsts:
-            firsts[key] = offset
-        ends[key] = offset + 1
-        if type(item) is Record:
-            records.append(item)
-        else:
-            rejected.append(item)
-    return records, rejected, firsts, ends
 
 
 def commit_prepared(
