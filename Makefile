@@ -20,10 +20,12 @@ TEST_ENV := $(shell grep -E '^[A-Z_]+=' infra/test.env)
 TEST_WORKERS ?= 4
 TEST_DIST ?= worksteal
 
-.PHONY: help setup stack setup-db run test lint stop clean monitor
+.PHONY: help setup interpreted stack setup-db run test lint stop clean monitor
 
 help:
-	@echo "make setup     create $(VENV) and install requirements-dev.txt (again only when one changes)"
+	@echo "make setup     create $(VENV), install requirements-dev.txt (again only when one changes),"
+	@echo "               compile the hot path with mypyc (again only when its sources change)"
+	@echo "make interpreted  remove the compiled hot path: the same sources run interpreted"
 	@echo "make stack     start the local Kafka + PostgreSQL (run profile: 19092 / 15432)"
 	@echo "make setup-db  apply migrations and create the Kafka topics"
 	@echo "make run       setup + stack + start_pipeline.py"
@@ -42,7 +44,12 @@ setup:
 		$(PY) -m pip install --disable-pip-version-check --progress-bar off -r requirements-dev.txt; \
 		echo "$$want" > $(REQUIREMENTS_STAMP); \
 	fi
+	@$(PY) -m infra.hot_path build
 	@$(PY) -m ml.arma_kernels
+
+# The hot path's compiled modules removed (shared/hot_path.py); `make setup` builds them again.
+interpreted:
+	@if [ -x $(PY) ]; then $(PY) -m infra.hot_path clean; else echo "no $(VENV): nothing compiled"; fi
 
 stack: setup
 	$(PY) -m infra.stack up --profile run

@@ -7,7 +7,6 @@ from datetime import datetime
 from typing import Any
 
 from analytics.indicators import IndicatorParams, IndicatorSet, IndicatorValues
-from analytics.indicators.copying import independent_copy
 
 
 @dataclass
@@ -40,8 +39,13 @@ class SeriesState:
         return values
 
     def copy(self) -> SeriesState:
-        """An independent copy: a batch feeds copies, so the committed state stays as it was."""
-        return SeriesState(independent_copy(self.indicators), self.last_ts, self.split_basis)
+        """An independent copy: a batch processed on copies leaves the committed state as it was.
+        Through the exact state (the same numbers bit for bit): a generic copier cannot build a
+        class compiled by mypyc (shared/hot_path.py), and only the loop's retries copy (the
+        analytics consumer processes in place, Handler.in_place)."""
+        return SeriesState(
+            IndicatorSet.from_state(self.indicators.to_state()), self.last_ts, self.split_basis
+        )
 
     def to_state(self) -> dict[str, Any]:
         """JSON-ready exact state (`last_ts` is kept beside it, in its own column)."""

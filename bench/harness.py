@@ -28,6 +28,7 @@ from psycopg import sql
 
 from db.bootstrap import bootstrap
 from db.migrate import migrate
+from shared import hot_path
 from shared.kafka import Topics, delete_topics, ensure_topics, make_producer, producer_config
 from shared.schemas import Bar, encode, event_id
 from shared.settings import KafkaSettings, PostgresSettings, build
@@ -129,6 +130,8 @@ def emit_settings(target: BenchTarget, **extra: object) -> None:
     observed["kafka_idempotence"] = str(config["enable.idempotence"])
     for name, value in observed.items():
         emit(name, value)
+    # Compiled or not (shared/hot_path.py): the analytics figures depend on it.
+    emit("hot_path", hot_path.state().replace(" ", "_"))
     emit("partitions_market_bars", target.kafka.partitions_market_bars)
     # Part of every latency from CreateTime (README "Benchmarks").
     emit("kafka_linger_ms", target.kafka.linger_ms)

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 
-from infra.host import is_root, run, say, which
+from infra.host import apt_install
 from shared.errors import StackError
 
 PACKAGE = "prometheus-alertmanager"
@@ -35,18 +34,9 @@ def ensure_alertmanager() -> Path:
     found = find_alertmanager()
     if found is not None:
         return found
-    if not is_root():
-        raise StackError(
-            f"Alertmanager not found ({' or '.join(PROGRAMS)}); install it: "
-            f"sudo apt-get install -y {PACKAGE}"
-        )
-    say(f"alertmanager: missing; apt-get update && apt-get install -y {PACKAGE}")
-    apt_get = which("apt-get", f"a Debian/Ubuntu host, or install {PACKAGE} yourself")
-    # CI has no stdin: never let debconf wait for an answer. The package's own service is not
-    # wanted (tests start their own on a free port): policy-rc.d-less containers skip it anyway.
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    run([apt_get, "update"], capture=False, env=env)
-    run([apt_get, "install", "-y", "--no-install-recommends", PACKAGE], capture=False, env=env)
+    # The package's own service is not wanted (tests start their own on a free port):
+    # policy-rc.d-less containers skip it anyway.
+    apt_install("alertmanager", [PACKAGE], f"Alertmanager not found ({' or '.join(PROGRAMS)})")
     found = find_alertmanager()
     if found is None:
         raise StackError(f"apt-get installed {PACKAGE} but no {' or '.join(PROGRAMS)} is on PATH")

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 
-from infra.host import is_root, run, say, which
+from infra.host import apt_install
 from shared.errors import StackError
 
 # Debian's browser and the driver built from the same source (always the same version).
@@ -37,15 +36,10 @@ def ensure_chromium() -> Path:
     found = find_chromium()
     if found is not None:
         return found
-    packages = " ".join(PACKAGES)
-    if not is_root():
-        raise StackError(f"Chromium not found; install it: sudo apt-get install -y {packages}")
-    say(f"chromium: missing; apt-get update && apt-get install -y {packages}")
-    apt_get = which("apt-get", f"a Debian/Ubuntu host, or install {packages} yourself")
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    run([apt_get, "update"], capture=False, env=env)
-    run([apt_get, "install", "-y", "--no-install-recommends", *PACKAGES], capture=False, env=env)
+    apt_install("chromium", PACKAGES, "Chromium not found")
     found = find_chromium()
     if found is None:
-        raise StackError(f"apt-get installed {packages} but no chromium and chromedriver on PATH")
+        raise StackError(
+            f"apt-get installed {' '.join(PACKAGES)} but no chromium and chromedriver on PATH"
+        )
     return found

@@ -130,3 +130,17 @@ def tail(path: Path, lines: int = 20) -> str:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
     except OSError:
         return f"(no {path})"
+
+
+def apt_install(what: str, packages: Sequence[str], missing: str) -> None:
+    """Install Debian's `packages` with apt-get (as root), else a StackError saying what to
+    install; `missing` says what was not found, `what` names it in the progress line."""
+    listed = " ".join(packages)
+    if not is_root():
+        raise StackError(f"{missing}; install it: sudo apt-get install -y {listed}")
+    say(f"{what}: missing; apt-get update && apt-get install -y {listed}")
+    apt_get = which("apt-get", f"a Debian/Ubuntu host, or install {listed} yourself")
+    # No stdin in CI: debconf must never wait for an answer.
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    run([apt_get, "update"], capture=False, env=env)
+    run([apt_get, "install", "-y", "--no-install-recommends", *packages], capture=False, env=env)

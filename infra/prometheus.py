@@ -17,7 +17,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from infra.host import is_root, port_accepts, run, say, which
+from infra.host import apt_install, port_accepts, say
 from infra.profiles import get_profile
 from infra.prometheus_config import (
     HEADER,
@@ -55,16 +55,9 @@ def ensure_program(program: str) -> Path:
     found = find_program(program)
     if found is not None:
         return found
-    if not is_root():
-        raise StackError(f"{program} not found; install it: sudo apt-get install -y {PACKAGE}")
-    say(f"prometheus: missing; apt-get update && apt-get install -y {PACKAGE}")
-    apt_get = which("apt-get", f"a Debian/Ubuntu host, or install {PACKAGE} yourself")
-    # No stdin in CI: debconf must not wait for an answer. Where services may start (not in a
-    # container with a policy-rc.d), the package starts its own daemon on :9090; ours runs on
-    # PROMETHEUS_PORT beside it and leaves that one alone.
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    run([apt_get, "update"], capture=False, env=env)
-    run([apt_get, "install", "-y", "--no-install-recommends", PACKAGE], capture=False, env=env)
+    # Where services may start (not in a container with a policy-rc.d), the package starts its
+    # own daemon on :9090; ours runs on PROMETHEUS_PORT beside it and leaves that one alone.
+    apt_install("prometheus", [PACKAGE], f"{program} not found")
     found = find_program(program)
     if found is None:
         raise StackError(f"apt-get installed {PACKAGE} but no {program} is on PATH")

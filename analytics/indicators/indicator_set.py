@@ -141,7 +141,7 @@ class IndicatorSet:
             indicator.rescale(factor)
 
     def _parts(self) -> dict[str, Any]:
-        parts = ((name, getattr(self, name)) for name in _PART_NAMES)
+        parts = [(name, getattr(self, name)) for name in _PART_NAMES]
         return {name: part for name, part in parts if part is not None}
 
     def to_state(self) -> list[Any]:

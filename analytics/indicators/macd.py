@@ -76,7 +76,7 @@ class MACD:
         """As to_state writes it, or the object of version 1."""
         if isinstance(state, dict):
             names = ("skip", "fast", "slow", "signal")
-            state = [*state["periods"], *(state[name] for name in names)]
+            state = [*state["periods"], *[state[name] for name in names]]
         fast, slow, signal, skip, fast_ema, slow_ema, signal_ema = state
         macd = cls(fast, slow, signal)
         macd._skip = skip

@@ -89,12 +89,12 @@ class RollingWindow:
         first = self.values[0]
         deviations = [v - first for v in self.values]
         shift = math.fsum(deviations)
-        spread = math.fsum(d * d for d in deviations) - shift * shift / n
+        spread = math.fsum([d * d for d in deviations]) - shift * shift / n
         return max(spread, 0.0) / (n - ddof)
 
     def scale(self, factor: float) -> None:
         """Multiply every value by factor (a split); squares scale by factor squared."""
-        self.values = deque((v * factor for v in self.values), maxlen=self.period)
+        self.values = deque([v * factor for v in self.values], maxlen=self.period)
         self.s *= factor
         self.c *= factor
         self.s2 *= factor * factor
