@@ -19,6 +19,7 @@ from talipp import indicators as tp
 
 from analytics.indicators import IndicatorParams, IndicatorSet, annualization_factor
 from bench.harness import emit
+from shared import hot_path
 
 PARAMS = IndicatorParams()
 
@@ -107,6 +108,7 @@ def main() -> None:
     n_ours, n_talipp, n_pandas = (20_000, 5_000, 300) if args.smoke else (1_000_000, 100_000, 3_000)
     emit("bench", "indicators")
     emit("python", platform.python_version())
+    emit("hot_path", hot_path.state().replace(" ", "_"))  # compiled or not: shared/hot_path.py
     emit("params", ",".join(f"{k}={v}" for k, v in PARAMS.to_json().items()))
     emit("n_bars", n_ours)
     emit("n_bars_talipp", n_talipp)
