@@ -107,3 +107,29 @@ def test_sources_never_compiled_run_interpreted(tmp_path: Path) -> None:
     for module in MODULES:
         hot_path.source(module, tmp_path).with_suffix(SUFFIX).unlink()
     assert hot_path.stale(MODULES, tmp_path) == []
+
+
+def test_a_process_started_on_a_stale_build_stops_with_one_line(tmp_path: Path) -> None:
+    # A tree holding `shared` with shared/validation compiled from another source.
+    package = tmp_path / "shared"
+    package.mkdir()
+    for name in ("__init__.py", "hot_path.py"):
+        (package / name).write_text((REPO_ROOT / "shared" / name).read_text())
+    (package / "validation.py").write_text("# edited since the build\n")
+    (package / f"validation{SUFFIX}").write_bytes(b"")
+    (tmp_path / f"{hot_path.GROUP}__mypyc{SUFFIX}").write_bytes(b"")
+    (tmp_path / hot_path.MANIFEST).parent.mkdir(parents=True)
+    (tmp_path / hot_path.MANIFEST).write_text(json.dumps({"shared.validation": "0" * 64}))
+    done = subprocess.run(
+        [sys.executable, "-c", "import shared"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 1
+    assert done.stderr.splitlines() == [
+        "shared/validation.py changed since it was compiled: run `make setup` to compile it "
+        "again, or `make interpreted` to run it uncompiled"
+    ]
