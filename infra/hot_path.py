@@ -26,9 +26,12 @@ COMPILER_PACKAGES = ("gcc", "libc6-dev")
 
 
 def _hot_path() -> ModuleType:
-    # By path: importing the package `shared` refuses a stale build, which is what this
-    # script is here to replace.
-    path = Path(__file__).resolve().parent.parent / "shared" / "hot_path.py"
+    # Loaded from its file: importing the package `shared` refuses a stale build, which is
+    # what this script is here to replace (find_spec of a top-level package imports nothing).
+    package = importlib.util.find_spec("shared")
+    if package is None or not package.submodule_search_locations:
+        raise SystemExit("cannot find the package `shared`")
+    path = Path(package.submodule_search_locations[0]) / "hot_path.py"
     spec = importlib.util.spec_from_file_location("_hot_path_build", path)
     if spec is None or spec.loader is None:
         raise SystemExit(f"cannot load {path}")
@@ -62,11 +65,8 @@ def _ensure_compiler() -> None:
 
 
 def build(hot_path: ModuleType) -> None:
+    """Compile every module into a tree cleaned beforehand."""
     root: Path = hot_path.ROOT
-    if hot_path.state() == "compiled" and not hot_path.stale():
-        print("[setup] hot path compiled, sources unchanged", flush=True)
-        return
-    clean(hot_path)
     _ensure_compiler()
     from mypyc.build import mypycify
     from setuptools import setup
@@ -115,19 +115,21 @@ def main(argv: list[str] | None = None) -> int:
         print("usage: python -m infra.hot_path build|clean", file=sys.stderr)
         return 2
     hot_path = _hot_path()
-    if args == ["build"]:
-        try:
-            build(hot_path)
-        except Exception as exc:
-            # The old build is gone by now: `shared` imports (a StackError is one line).
-            from shared.errors import StackError
-
-            if not isinstance(exc, StackError):
-                raise
-            print(f"[setup] {exc}", file=sys.stderr)
-            return 2
-    else:
+    if args == ["clean"]:
         print(f"[setup] hot path: {clean(hot_path)} compiled file(s) removed", flush=True)
+        return 0
+    if hot_path.state() == "compiled" and not hot_path.stale():
+        print("[setup] hot path compiled, sources unchanged", flush=True)
+        return 0
+    clean(hot_path)
+    # Importable now: nothing compiled is left for `shared` to refuse.
+    from shared.errors import StackError
+
+    try:
+        build(hot_path)
+    except StackError as exc:
+        print(f"[setup] {exc}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -3,8 +3,8 @@ compiled is what their sources say.
 
 Why: most of the analytics consumer's CPU per bar is these modules' arithmetic and attribute
 reads (the indicators, a series' state, the alert engine, a bar's validation). Compiled, the
-same code costs about a quarter less CPU a bar (bench.analytics). The sources stay the one
-definition: compiled or interpreted, they give the same results bit for bit
+same code costs about a third less CPU a bar (bench.analytics: 19.05 → 12.9 µs). The sources
+stay the one definition: compiled or interpreted, they give the same results bit for bit
 (tests/unit/shared/test_hot_path.py), and the C is built without contracting a*b+c into one
 rounding (infra/hot_path.py).
 

@@ -11,6 +11,7 @@ the way `mode` asks (a comparison of one build with itself proves nothing).
 
 from __future__ import annotations
 
+import importlib
 import json
 import sys
 from datetime import UTC, datetime, timedelta
@@ -85,8 +86,6 @@ def main(argv: list[str]) -> int:
     mode, charts = argv[0], [Path(path) for path in argv[1:]]
     if mode == "interpreted":
         hot_path.interpreted()
-    import importlib
-
     loaded = {name: importlib.import_module(name) for name in hot_path.MODULES}
     wrong = [
         name
