@@ -38,11 +38,15 @@ class Deliveries:
 
 
 def publish_steady(
-    target: BenchTarget, messages: Sequence[tuple[bytes, bytes]], rate: int | None
+    target: BenchTarget,
+    messages: Sequence[tuple[bytes, bytes]],
+    rate: int | None,
+    *,
+    measured: bool = True,
 ) -> Deliveries:
     """Publish `messages` at `rate` per second in 10 ms ticks (None: as fast as the producer
     takes them), straight to market.bars (the replay producer polls and cannot hold a steady
-    rate). A steady load also prints its own delivery delays (DeliveryDelays)."""
+    rate). A steady `measured` load also prints its own delivery delays (DeliveryDelays)."""
     producer = load_producer(target, "bench-load")
     deliveries, delays = Deliveries(), DeliveryDelays()
 
@@ -53,7 +57,7 @@ def publish_steady(
     produce_paced(producer, target.topics.market_bars, messages, rate, report)
     if producer.flush(60):
         raise RuntimeError("bench load: messages still unconfirmed 60 s after the last one")
-    if rate:
+    if rate and measured:
         delays.emit()
     return deliveries
 

@@ -26,6 +26,7 @@ FIGURES = {
     "alerts": ("analytics_p99_latency_ms", "forecaster_p99_latency_ms", "notify_to_watch_ms_p99"),
     "export": ("rows_per_s", "peak_rss_mb"),
     "e2e": (
+        "settle_s",
         "steady_bars",
         "lost",
         "duplicated",
