@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import random
@@ -9,6 +10,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -36,23 +38,42 @@ def free_port_range(span: int) -> int:
     return free_base(lambda base: range(base, base + span + 1), span)
 
 
+def handed_out_file() -> Path:
+    """The ports this test run has handed out, one per line, shared by its xdist workers."""
+    run = os.environ.get("PYTEST_XDIST_TESTRUNUID") or f"pid{os.getpid()}"
+    return Path(tempfile.gettempdir()) / f"pipeline-test-ports-{run}"
+
+
 def free_base(ports_of: Callable[[int], Iterable[int]], span: int, step: int = 1) -> int:
     """A random base port, a multiple of `step`, with base + span below the kernel's ephemeral
     ports (the source ports of outgoing connections; Linux's range, else IANA's), whose
-    `ports_of(base)` are all free now."""
+    `ports_of(base)` are all free now and were never handed out before in this test run.
+
+    Free now is not enough: a port is free from the moment it is drawn until the service given
+    it binds it, and another worker drawing then could get it too (a service then failed to
+    start: "health port … is unavailable (Address already in use)"). So every port handed out
+    is written to `handed_out_file()` under a lock, and never drawn again."""
     try:
         lowest_ephemeral = int(EPHEMERAL_PORTS.read_text().split()[0])
     except OSError:
         lowest_ephemeral = 49152
-    for _ in range(200):
-        base = random.randrange(10000, lowest_ephemeral - span, step)  # noqa: S311 - not a secret
-        try:
-            for port in ports_of(base):
-                with socket.socket() as sock:
-                    sock.bind(("127.0.0.1", port))
-        except OSError:
-            continue
-        return base
+    with handed_out_file().open("a+") as registry:
+        fcntl.flock(registry, fcntl.LOCK_EX)  # released when the file closes
+        registry.seek(0)
+        taken = {int(line) for line in registry.read().split()}
+        for _ in range(200):
+            base = random.randrange(10000, lowest_ephemeral - span, step)  # noqa: S311
+            ports = list(ports_of(base))
+            if taken.intersection(ports):
+                continue
+            try:
+                for port in ports:
+                    with socket.socket() as sock:
+                        sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            registry.write("".join(f"{port}\n" for port in ports))
+            return base
     raise AssertionError("no free ports")
 
 
