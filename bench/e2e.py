@@ -185,7 +185,7 @@ def forecaster_counts(target: BenchTarget, group: str) -> dict[str, int]:
     return {symbol: int(state_document(packed, legacy)["bars"]) for symbol, packed, legacy in rows}
 
 
-def confirmed(deliveries: Deliveries) -> list[tuple[bytes, int, int]]:
+def all_delivered(deliveries: Deliveries) -> list[tuple[bytes, int, int]]:
     """Where the broker put a steady load's bars; every one of them must have been delivered."""
     if deliveries.failed:
         raise SystemExit(
@@ -252,7 +252,7 @@ def main(argv: list[str] | None = None) -> int:
                 "forecaster_behind_at_start",
                 behind(groups["forecaster"], target.topics.market_bars, *lag_view(target)),
             )
-            placed += confirmed(publish_steady(target, settling, args.rate, measured=False))
+            placed += all_delivered(publish_steady(target, settling, args.rate, measured=False))
             before_store = storage.metrics().get(LATENCY_METRIC, [])
             before_alerts = {
                 "analytics": writer_buckets(analytics, "analytics"),
@@ -270,7 +270,7 @@ def main(argv: list[str] | None = None) -> int:
             busy_share, steal_share = MachineTicks.now().since(machine_before)
             cpu = {name: s.cpu_seconds() - cpu_before[name] for name, s in services.items()}
             cpu["postgres"] = processes_cpu_seconds("postgres") - cpu_before["postgres"]
-            placed += confirmed(deliveries)
+            placed += all_delivered(deliveries)
             drained = wait_drained(
                 target, [groups["storage"], groups["analytics"]], args.drain_timeout
             )
